@@ -1,0 +1,18 @@
+"""jitbp: neural networks trained by back-propagation on Numba kernels, layers as plugins."""
+__version__ = "0.1.0"
+
+from .errors import DivergenceError, ModelFileError, PluginError, ShapeError, UnknownNameError
+from .gradcheck import gradcheck, numerical_gradients
+from .graph import Input
+from .layer import Layer
+from .losses import LOSSES
+from .network import Network, Sequential
+from .optim import SGD, Adagrad, Adam, Optimizer, RMSprop
+from .plugins import available_layers, layer
+from .serialization import load
+
+__all__ = [
+    "Adagrad", "Adam", "DivergenceError", "Input", "LOSSES", "Layer", "ModelFileError", "Network",
+    "Optimizer", "PluginError", "RMSprop", "SGD", "Sequential", "ShapeError", "UnknownNameError",
+    "available_layers", "gradcheck", "layer", "load", "numerical_gradients",
+]

@@ -1,0 +1,107 @@
+"""Validation at the public boundary: every problem is raised before a kernel runs."""
+import numbers
+
+import numpy as np
+
+from .errors import ShapeError
+from .optim import Optimizer
+
+DTYPES = (np.float32, np.float64)
+
+
+def as_dtype(dtype):
+    """``dtype`` as float32 or float64, or a clear error."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"dtype must be float32 or float64, got {resolved}")
+    return resolved.type
+
+
+def numeric_array(name, data):
+    """``data`` as a numeric ndarray (not yet cast), rejecting strings, objects and complex."""
+    try:
+        array = np.asarray(data)
+    except ValueError as exc:  # ragged nested lists
+        raise ShapeError(f"{name} is ragged or not an array: {exc}") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{name} must be numeric, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, got dtype {array.dtype}")
+    return array
+
+
+def finite(name, array):
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name} contains {bad} NaN or inf value(s)")
+
+
+def features(name, data, shape, dtype):
+    """Samples of per-sample ``shape`` as a contiguous, writable array of ``dtype``."""
+    array = numeric_array(name, data)
+    if array.ndim == 1 and shape == (1,):
+        array = array.reshape(-1, 1)
+    if array.shape[1:] != shape or array.ndim != len(shape) + 1:
+        raise ShapeError(f"{name} must have shape (n_samples, {', '.join(map(str, shape))}), got {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 samples)")
+    finite(name, array)
+    return np.require(array.astype(dtype, copy=False), requirements=("C", "W", "A"))
+
+
+def inputs(net, X):
+    """``X`` (an array, or a list of arrays for several inputs) checked against ``net``."""
+    if len(net.inputs) == 1:
+        arrays = [features("X", X, net.inputs[0].shape, net.dtype)]
+    else:
+        if not isinstance(X, (list, tuple)) or len(X) != len(net.inputs):
+            raise ShapeError(f"this network has {len(net.inputs)} inputs: pass X as a list of that many arrays")
+        arrays = [features(f"X[{k}]", x, node.shape, net.dtype) for k, (x, node) in enumerate(zip(X, net.inputs))]
+    lengths = {len(a) for a in arrays}
+    if len(lengths) != 1:
+        raise ShapeError(f"the input arrays have different numbers of samples: {sorted(lengths)}")
+    return arrays
+
+
+def targets(net, Y, loss, n):
+    """``Y`` for ``loss``: integer class labels, or values shaped like the output."""
+    out = net.output.shape
+    if loss.labels:
+        array = numeric_array("Y", Y)
+        if array.ndim != 1:
+            raise ShapeError(f"{loss.name} takes integer class labels of shape (n_samples,), got {array.shape}")
+        finite("Y", array)
+        if not np.all(np.equal(np.mod(array, 1), 0)):
+            raise ValueError(f"{loss.name} labels must be whole numbers")
+        if len(out) != 1:
+            raise ShapeError(f"{loss.name} needs a flat output, the network's is {out}")
+        if array.size and (array.min() < 0 or array.max() >= out[0]):
+            raise ValueError(f"labels must be in [0, {out[0]}), got range [{array.min()}, {array.max()}]")
+        labels = np.ascontiguousarray(array, dtype=np.int64)
+        result = labels
+    else:
+        result = features("Y", Y, out, net.dtype)
+        if loss.name == "bce" and (result.min() < 0 or result.max() > 1):
+            raise ValueError("bce targets must be probabilities in [0, 1]")
+    if len(result) != n:
+        raise ShapeError(f"X has {n} samples but Y has {len(result)}")
+    return result
+
+
+def positive_int(name, value, allow_none=False, minimum=1):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def optimizer(value):
+    if not isinstance(value, Optimizer):
+        raise TypeError(f"optimizer must be a jitbp optimizer (SGD, Adam, RMSprop, Adagrad), got {value!r}")
+    return value

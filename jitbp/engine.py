@@ -1,0 +1,145 @@
+"""The tape engine: forward pass pushes each layer call, backward pops and unwinds it.
+
+Weight updates are fused into the layers' derivative kernels. An *updater* tells
+the engine which rule each call applies: the optimizer's (training), or
+``ACCUMULATE`` into gradient arrays (``gradients()`` and shared parameters).
+"""
+import numpy as np
+
+from . import kernels
+
+
+class Buffers:
+    """Activations, deltas and workspaces for one batch size, allocated once and reused."""
+
+    def __init__(self, net, batch):
+        dtype = net.dtype
+        self.batch = batch
+        self.values = [np.empty((batch,) + node.shape, dtype) for node in net.calls]
+        self.deltas = [np.empty((batch,) + node.shape, dtype) for node in net.calls]
+        self.workspaces = [
+            tuple(np.empty(shape, dtype) for shape in
+                  node.layer.workspace_shapes(batch, [inp.shape for inp in node.inputs]))
+            for node in net.calls
+        ]
+        self._scratch = {}
+
+    def scratch(self, call, slot, shape, dtype):
+        """A private delta buffer for input ``slot`` of call ``call``."""
+        key = (call, slot)
+        if key not in self._scratch:
+            self._scratch[key] = np.empty((self.batch,) + shape, dtype)
+        return self._scratch[key]
+
+
+class OptimizerUpdates:
+    """Fused optimizer updates; shared layers accumulate and update at their last unwind."""
+
+    def __init__(self, net, optimizer):
+        self.net = net
+        self.optimizer = optimizer
+        self._grads = {id(layer): [np.zeros_like(p) for p in layer.params.values()]
+                       for layer in net.shared_layers}
+        self._pending = set()
+
+    def before(self, node):
+        layer = node.layer
+        params = tuple(layer.params.values())
+        if not params:
+            return kernels.ACCUMULATE, kernels.NO_HYPER, ()
+        grads = self._grads.get(id(layer))
+        if grads is None:
+            hyper, states = self.optimizer.prepare(params)
+            return self.optimizer.rule, hyper, states
+        if id(layer) not in self._pending:
+            self._pending.add(id(layer))
+            for grad in grads:
+                grad[...] = 0.0
+        return kernels.ACCUMULATE, kernels.NO_HYPER, tuple(g.reshape(1, -1) for g in grads)
+
+    def after(self, node):
+        layer = node.layer
+        if id(layer) not in self._pending or self.net.first_call_of(layer) is not node:
+            return
+        self._pending.discard(id(layer))
+        params = tuple(layer.params.values())
+        hyper, states = self.optimizer.prepare(params)
+        for param, grad, state in zip(params, self._grads[id(layer)], states):
+            kernels.apply_gradient(self.optimizer.rule, param, grad, state, hyper)
+
+
+class GradientCollector:
+    """Adds every parameter's gradient into ``grads`` and changes no parameter."""
+
+    def __init__(self, net):
+        self.grads = {id(layer): [np.zeros_like(p) for p in layer.params.values()] for layer in net.layers}
+
+    def before(self, node):
+        grads = self.grads[id(node.layer)]
+        return kernels.ACCUMULATE, kernels.NO_HYPER, tuple(g.reshape(1, -1) for g in grads)
+
+    def after(self, node):
+        pass
+
+
+class Engine:
+    """Runs a network's calls on Numba kernels with buffers cached per batch size."""
+
+    MAX_CACHED_BATCHES = 4
+
+    def __init__(self, net):
+        self.net = net
+        self._buffers = {}
+
+    def buffers(self, batch):
+        bufs = self._buffers.get(batch)
+        if bufs is None:
+            if len(self._buffers) >= self.MAX_CACHED_BATCHES:
+                self._buffers.pop(next(iter(self._buffers)))
+            bufs = self._buffers[batch] = Buffers(self.net, batch)
+        return bufs
+
+    def forward(self, bufs, inputs, tape=None):
+        """Run every call; push ``(call, xs, y)`` on ``tape`` when given. Returns the output."""
+        net = self.net
+        values = {id(node): data for node, data in zip(net.inputs, inputs)}
+        for i, node in enumerate(net.calls):
+            xs = tuple(values[id(inp)] for inp in node.inputs)
+            y = bufs.values[i]
+            node.layer.forward_kernel(xs, tuple(node.layer.params.values()), y, bufs.workspaces[i])
+            values[id(node)] = y
+            if tape is not None:
+                tape.append((i, xs, y))
+        return bufs.values[-1]
+
+    def loss(self, bufs, output, target, loss):
+        """The loss value; writes dL/d(output) into the output's delta buffer."""
+        n = output.shape[0]
+        flat_target = target if loss.labels else target.reshape(n, -1)
+        return float(loss.kernel(output.reshape(n, -1), flat_target, bufs.deltas[-1].reshape(n, -1)))
+
+    def backward(self, bufs, tape, updates):
+        """Pop the tape, sending each call its output delta and summing fan-out deltas."""
+        net = self.net
+        written = {id(net.output)}
+        while tape:
+            i, xs, y = tape.pop()
+            node = net.calls[i]
+            dxs, fan_in = [], []
+            for slot, inp in enumerate(node.inputs):
+                if inp.is_input or id(inp) in written:
+                    buf = bufs.scratch(i, slot, inp.shape, net.dtype)
+                    if not inp.is_input:
+                        fan_in.append((net.index[id(inp)], buf))
+                else:
+                    buf = bufs.deltas[net.index[id(inp)]]
+                    written.add(id(inp))
+                dxs.append(buf)
+            need_dx = not all(inp.is_input for inp in node.inputs)
+            rule, hyper, states = updates.before(node)
+            node.layer.backward_kernel(xs, y, bufs.deltas[i], tuple(dxs), need_dx,
+                                       tuple(node.layer.params.values()), rule, hyper, states,
+                                       bufs.workspaces[i])
+            for target, buf in fan_in:
+                bufs.deltas[target] += buf
+            updates.after(node)

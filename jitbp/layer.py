@@ -1,0 +1,100 @@
+"""The layer contract every plugin implements."""
+import numpy as np
+
+from .errors import ShapeError
+
+
+KERNEL_ATTRIBUTES = ("forward_kernel", "backward_kernel", "cuda_forward_kernel", "cuda_backward_kernel")
+
+
+class Layer:
+    """A differentiable function with optional parameters and two Numba kernels.
+
+    Subclasses set the class attributes below and fill ``self.params`` in
+    ``__init__``. Arrays passed to the kernels always have the batch first.
+
+    ``forward_kernel(xs, params, y, ws)``
+        Write the output ``y`` from the tuple of inputs ``xs`` and the tuple of
+        parameters ``params`` (in ``self.params`` order). ``ws`` is the tuple of
+        workspace arrays from :meth:`workspace_shapes`.
+    ``backward_kernel(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws)``
+        Given the output delta ``dy``: if ``need_dx``, write each input delta into
+        ``dxs[k]`` using the parameters *as they were* in the forward pass; then, for
+        every parameter element, call ``jitbp.kernels.updated(rule, p, g, states[j],
+        flat_index, hyper)`` with its gradient ``g`` and store the result. No full
+        gradient array is needed.
+    """
+
+    #: Name users pass to :func:`jitbp.layer`; unique across plugins.
+    kind = ""
+    #: One line shown by :func:`jitbp.available_layers` and ``jitbp layers``.
+    description = ""
+    #: Number of inputs a call takes; ``None`` means one or more.
+    n_inputs = 1
+    forward_kernel = None
+    backward_kernel = None
+    #: Optional CUDA twins with the same signatures (device arrays).
+    cuda_forward_kernel = None
+    cuda_backward_kernel = None
+
+    def __init_subclass__(cls, **kwargs):
+        # Numba dispatchers are descriptors: as plain class attributes they would be
+        # bound as methods, so kernels are stored as static methods.
+        super().__init_subclass__(**kwargs)
+        for attr in KERNEL_ATTRIBUTES:
+            value = cls.__dict__.get(attr)
+            if value is not None and not isinstance(value, staticmethod):
+                setattr(cls, attr, staticmethod(value))
+
+    def __init__(self, *, name=None):
+        if name is not None and (not isinstance(name, str) or not name or "." in name):
+            raise ValueError(f"layer name must be a non-empty string without '.', got {name!r}")
+        self.name = name
+        self.params = {}
+
+    def output_shape(self, input_shapes):
+        """Per-sample output shape for the given per-sample input shapes."""
+        return input_shapes[0]
+
+    def input_shape(self):
+        """Per-sample input shape this layer requires, or ``None`` if any will do."""
+        return None
+
+    def workspace_shapes(self, batch, input_shapes):
+        """Shapes of scratch arrays (network dtype) both kernels receive as ``ws``."""
+        return ()
+
+    def config(self):
+        """Constructor keyword arguments that rebuild this layer (JSON types only)."""
+        return {}
+
+    def __call__(self, *inputs):
+        from .graph import call_layer
+
+        return call_layer(self, inputs)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"<{self.kind}{'(' + args + ')' if args else ''}>"
+
+
+def check_param(name, value, shape):
+    """``value`` as a float64 array of ``shape``, or a clear error."""
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be numeric: {exc}") from None
+    if array.shape != tuple(shape):
+        raise ShapeError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return array
+
+
+def check_size(name, value):
+    """``value`` as a positive int, or a clear error."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)

@@ -1,0 +1,1 @@
+"""Built-in layer plugins: registered through the same hook as third-party ones."""

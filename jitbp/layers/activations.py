@@ -1,0 +1,132 @@
+"""Element-wise activations: sigmoid, tanh, relu, identity, step."""
+import numpy as np
+from numba import njit
+
+from ..hookspecs import hookimpl
+from ..layer import Layer
+
+SIGMOID, TANH, RELU, IDENTITY, STEP = range(5)
+
+
+@njit(cache=True, inline="always")
+def _forward(op, x, y):
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    for i in range(xf.size):
+        v = xf[i]
+        if op == SIGMOID:
+            yf[i] = 1.0 / (1.0 + np.exp(-v))
+        elif op == TANH:
+            yf[i] = np.tanh(v)
+        elif op == RELU:
+            yf[i] = v if v > 0.0 else 0.0
+        elif op == STEP:
+            yf[i] = 1.0 if v >= 0.0 else 0.0
+        else:
+            yf[i] = v
+
+
+@njit(cache=True, inline="always")
+def _backward(op, x, y, dy, dx):
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    dyf = dy.reshape(-1)
+    dxf = dx.reshape(-1)
+    for i in range(xf.size):
+        if op == SIGMOID:
+            dxf[i] = dyf[i] * yf[i] * (1.0 - yf[i])
+        elif op == TANH:
+            dxf[i] = dyf[i] * (1.0 - yf[i] * yf[i])
+        elif op == RELU:
+            dxf[i] = dyf[i] if xf[i] > 0.0 else 0.0
+        elif op == STEP:
+            dxf[i] = 0.0
+        else:
+            dxf[i] = dyf[i]
+
+
+@njit(cache=True)
+def sigmoid_forward(xs, params, y, ws):
+    _forward(SIGMOID, xs[0], y)
+
+
+@njit(cache=True)
+def sigmoid_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+    _backward(SIGMOID, xs[0], y, dy, dxs[0])
+
+
+@njit(cache=True)
+def tanh_forward(xs, params, y, ws):
+    _forward(TANH, xs[0], y)
+
+
+@njit(cache=True)
+def tanh_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+    _backward(TANH, xs[0], y, dy, dxs[0])
+
+
+@njit(cache=True)
+def relu_forward(xs, params, y, ws):
+    _forward(RELU, xs[0], y)
+
+
+@njit(cache=True)
+def relu_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+    _backward(RELU, xs[0], y, dy, dxs[0])
+
+
+@njit(cache=True)
+def identity_forward(xs, params, y, ws):
+    _forward(IDENTITY, xs[0], y)
+
+
+@njit(cache=True)
+def identity_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+    _backward(IDENTITY, xs[0], y, dy, dxs[0])
+
+
+@njit(cache=True)
+def step_forward(xs, params, y, ws):
+    _forward(STEP, xs[0], y)
+
+
+@njit(cache=True)
+def step_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+    _backward(STEP, xs[0], y, dy, dxs[0])
+
+
+class Sigmoid(Layer):
+    kind = "sigmoid"
+    description = "logistic 1 / (1 + exp(-x)); derivative y (1 - y)"
+    forward_kernel, backward_kernel = sigmoid_forward, sigmoid_backward
+
+
+class Tanh(Layer):
+    kind = "tanh"
+    description = "hyperbolic tangent; derivative 1 - y^2"
+    forward_kernel, backward_kernel = tanh_forward, tanh_backward
+
+
+class ReLU(Layer):
+    kind = "relu"
+    description = "max(x, 0); derivative 1 where x > 0, else 0"
+    forward_kernel, backward_kernel = relu_forward, relu_backward
+
+
+class Identity(Layer):
+    kind = "identity"
+    description = "y = x; derivative 1"
+    forward_kernel, backward_kernel = identity_forward, identity_backward
+
+
+class Step(Layer):
+    kind = "step"
+    description = ("perceptron threshold: 1 where x >= 0, else 0; derivative 0, so no "
+                   "gradient flows through it (train it with a differentiable stand-in)")
+    forward_kernel, backward_kernel = step_forward, step_backward
+
+
+@hookimpl
+def register_layers(register):
+    for cls in (Sigmoid, Tanh, ReLU, Identity, Step):
+        register(cls)

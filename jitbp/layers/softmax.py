@@ -1,0 +1,49 @@
+"""``softmax`` over the features of each sample."""
+import numpy as np
+from numba import njit
+
+from ..hookspecs import hookimpl
+from ..layer import Layer
+from ..errors import ShapeError
+
+
+@njit(cache=True)
+def softmax_forward(xs, params, y, ws):
+    x = xs[0]
+    for s in range(x.shape[0]):
+        top = x[s, 0]
+        for j in range(1, x.shape[1]):
+            top = max(top, x[s, j])
+        total = 0.0
+        for j in range(x.shape[1]):
+            y[s, j] = np.exp(x[s, j] - top)
+            total += y[s, j]
+        for j in range(x.shape[1]):
+            y[s, j] /= total
+
+
+@njit(cache=True)
+def softmax_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+    dx = dxs[0]
+    for s in range(y.shape[0]):
+        dot = 0.0
+        for j in range(y.shape[1]):
+            dot += dy[s, j] * y[s, j]
+        for j in range(y.shape[1]):
+            dx[s, j] = y[s, j] * (dy[s, j] - dot)
+
+
+class Softmax(Layer):
+    kind = "softmax"
+    description = "exp(x) / sum(exp(x)) over the features of each sample"
+    forward_kernel, backward_kernel = softmax_forward, softmax_backward
+
+    def output_shape(self, input_shapes):
+        if len(input_shapes[0]) != 1:
+            raise ShapeError(f"softmax takes flat feature vectors, got per-sample shape {input_shapes[0]}")
+        return input_shapes[0]
+
+
+@hookimpl
+def register_layers(register):
+    register(Softmax)

@@ -1,0 +1,125 @@
+"""Loss functions: each kernel returns the loss and writes dL/d(output) into ``delta``."""
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .errors import UnknownNameError
+
+#: torch.nn.BCELoss clamps log terms at -100 and its gradient denominator at 1e-12.
+BCE_LOG_FLOOR = -100.0
+BCE_EPS = 1e-12
+
+
+@njit(cache=True)
+def sse(yhat, target, delta):
+    total = 0.0
+    for s in range(yhat.shape[0]):
+        for j in range(yhat.shape[1]):
+            e = yhat[s, j] - target[s, j]
+            total += e * e
+            delta[s, j] = 2.0 * e
+    return total
+
+
+@njit(cache=True)
+def half_sse(yhat, target, delta):
+    total = 0.0
+    for s in range(yhat.shape[0]):
+        for j in range(yhat.shape[1]):
+            e = yhat[s, j] - target[s, j]
+            total += e * e
+            delta[s, j] = e
+    return 0.5 * total
+
+
+@njit(cache=True)
+def mse(yhat, target, delta):
+    scale = 1.0 / yhat.size
+    total = 0.0
+    for s in range(yhat.shape[0]):
+        for j in range(yhat.shape[1]):
+            e = yhat[s, j] - target[s, j]
+            total += e * e
+            delta[s, j] = 2.0 * e * scale
+    return total * scale
+
+
+@njit(cache=True)
+def mae(yhat, target, delta):
+    scale = 1.0 / yhat.size
+    total = 0.0
+    for s in range(yhat.shape[0]):
+        for j in range(yhat.shape[1]):
+            e = yhat[s, j] - target[s, j]
+            total += abs(e)
+            delta[s, j] = np.sign(e) * scale
+    return total * scale
+
+
+@njit(cache=True)
+def cross_entropy(logits, labels, delta):
+    n, classes = logits.shape
+    total = 0.0
+    for s in range(n):
+        top = logits[s, 0]
+        for j in range(1, classes):
+            top = max(top, logits[s, j])
+        norm = 0.0
+        for j in range(classes):
+            norm += np.exp(logits[s, j] - top)
+        log_norm = top + np.log(norm)
+        total += log_norm - logits[s, labels[s]]
+        for j in range(classes):
+            delta[s, j] = np.exp(logits[s, j] - log_norm) / n
+        delta[s, labels[s]] -= 1.0 / n
+    return total / n
+
+
+@njit(cache=True)
+def bce(prob, target, delta):
+    scale = 1.0 / prob.size
+    total = 0.0
+    for s in range(prob.shape[0]):
+        for j in range(prob.shape[1]):
+            p = prob[s, j]
+            t = target[s, j]
+            log_p = max(np.log(p), BCE_LOG_FLOOR)
+            log_q = max(np.log(1.0 - p), BCE_LOG_FLOOR)
+            total -= t * log_p + (1.0 - t) * log_q
+            delta[s, j] = (p - t) / max((1.0 - p) * p, BCE_EPS) * scale
+    return total * scale
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A registered loss: its kernel and what its targets are."""
+
+    name: str
+    kernel: object
+    description: str
+    labels: bool = False
+    mean: bool = False
+
+
+LOSSES = {loss.name: loss for loss in (
+    Loss("sse", sse, "sum of squared errors, sum((y^ - y)^2)"),
+    Loss("half_sse", half_sse, "half the sum of squared errors, 0.5 sum((y^ - y)^2)"),
+    Loss("mse", mse, "mean squared error over all elements", mean=True),
+    Loss("mae", mae, "mean absolute error over all elements", mean=True),
+    Loss("cross_entropy", cross_entropy, "softmax + negative log-likelihood on logits, "
+         "integer class labels, mean over the batch", labels=True, mean=True),
+    Loss("bce", bce, "binary cross-entropy on probabilities, mean over all elements", mean=True),
+)}
+
+
+def get_loss(name):
+    """The :class:`Loss` registered as ``name``."""
+    if isinstance(name, Loss):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"loss must be a name (str), got {type(name).__name__}")
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown loss {name!r}; known losses: {', '.join(LOSSES)}") from None

@@ -1,0 +1,158 @@
+"""``Network`` and ``Sequential``: the learn / predict black box over the tape engine."""
+import numpy as np
+
+from . import checks
+from .engine import Engine, GradientCollector
+from .errors import ShapeError
+from .graph import Input, Node, reachable_inputs, topological_calls
+from .layer import Layer
+from .losses import get_loss
+
+DEVICES = ("cpu",)
+#: Samples per forward pass in predict/loss: bounds memory on large inputs.
+EVAL_CHUNK = 4096
+
+
+class Network:
+    """A graph of layer calls from ``inputs`` to ``output``, trained by back-propagation."""
+
+    def __init__(self, inputs, output, dtype=np.float64, device="cpu"):
+        self.dtype = checks.as_dtype(dtype)
+        if device not in DEVICES:
+            raise ValueError(f"unknown device {device!r}; known devices: {', '.join(DEVICES)}")
+        self.device = device
+        self._build(inputs, output)
+
+    def _build(self, inputs, output):
+        inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if not all(isinstance(node, Node) and node.is_input for node in inputs):
+            raise TypeError("Network inputs must be jitbp.Input nodes")
+        if not isinstance(output, Node) or output.is_input:
+            raise TypeError("Network output must be the result of a layer call")
+        self.calls = topological_calls(output)
+        used = reachable_inputs(self.calls, output)
+        missing = [node for node in used if node not in inputs]
+        if missing:
+            raise ValueError(f"the output depends on {len(missing)} Input(s) not passed to Network")
+        self.inputs = inputs
+        self.output = output
+        self.index = {id(node): i for i, node in enumerate(self.calls)}
+        self.layers = list({id(n.layer): n.layer for n in self.calls}.values())
+        counts = {}
+        for node in self.calls:
+            counts[id(node.layer)] = counts.get(id(node.layer), 0) + 1
+        self.shared_layers = [layer for layer in self.layers if counts[id(layer)] > 1]
+        self._first_call = {}
+        for node in self.calls:
+            self._first_call.setdefault(id(node.layer), node)
+        self.layer_names = self._name_layers()
+        for layer in self.layers:
+            for key, value in layer.params.items():
+                if value.dtype != self.dtype or not value.flags.c_contiguous:
+                    layer.params[key] = np.ascontiguousarray(value, dtype=self.dtype)
+        self.engine = Engine(self)
+
+    def _name_layers(self):
+        names, taken, counters = {}, set(), {}
+        for layer in self.layers:
+            if layer.name is not None:
+                if layer.name in taken:
+                    raise ValueError(f"two layers are named {layer.name!r}")
+                names[id(layer)] = layer.name
+                taken.add(layer.name)
+        for layer in self.layers:
+            if id(layer) in names:
+                continue
+            k = counters.get(layer.kind, 0)
+            while f"{layer.kind}_{k}" in taken:
+                k += 1
+            counters[layer.kind] = k + 1
+            names[id(layer)] = f"{layer.kind}_{k}"
+            taken.add(names[id(layer)])
+        return names
+
+    def first_call_of(self, layer):
+        """The earliest call of ``layer``: where its shared update happens on unwind."""
+        return self._first_call[id(layer)]
+
+    @property
+    def params(self):
+        """``{"<layer name>.<param>": array}`` in call order; the arrays are the layers' own."""
+        return {f"{self.layer_names[id(layer)]}.{key}": value
+                for layer in self.layers for key, value in layer.params.items()}
+
+    def predict(self, X):
+        """Network output for samples ``X`` (a new array)."""
+        inputs = checks.inputs(self, X)
+        n = len(inputs[0])
+        result = np.empty((n,) + self.output.shape, self.dtype)
+        for start in range(0, n, EVAL_CHUNK):
+            chunk = [np.ascontiguousarray(x[start:start + EVAL_CHUNK]) for x in inputs]
+            bufs = self.engine.buffers(len(chunk[0]))
+            result[start:start + len(chunk[0])] = self.engine.forward(bufs, chunk)
+        return result
+
+    def loss(self, X, Y, loss="mse"):
+        """The loss over all samples (sum losses summed, mean losses averaged)."""
+        loss = get_loss(loss)
+        inputs = checks.inputs(self, X)
+        target = checks.targets(self, Y, loss, len(inputs[0]))
+        n = len(target)
+        total = 0.0
+        for start in range(0, n, EVAL_CHUNK):
+            stop = min(start + EVAL_CHUNK, n)
+            bufs = self.engine.buffers(stop - start)
+            output = self.engine.forward(bufs, [np.ascontiguousarray(x[start:stop]) for x in inputs])
+            value = self.engine.loss(bufs, output, np.ascontiguousarray(target[start:stop]), loss)
+            total += value * (stop - start) / n if loss.mean else value
+        return total
+
+    def gradients(self, X, Y, loss="mse"):
+        """dLoss/dparam for every parameter over the whole of X (same keys as ``params``)."""
+        loss = get_loss(loss)
+        inputs = checks.inputs(self, X)
+        target = checks.targets(self, Y, loss, len(inputs[0]))
+        collector = GradientCollector(self)
+        bufs = self.engine.buffers(len(target))
+        tape = []
+        output = self.engine.forward(bufs, inputs, tape)
+        self.engine.loss(bufs, output, target, loss)
+        self.engine.backward(bufs, tape, collector)
+        return {f"{self.layer_names[id(layer)]}.{key}": grad
+                for layer in self.layers
+                for key, grad in zip(layer.params, collector.grads[id(layer)])}
+
+    def learn(self, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True,
+              seed=None, tol=None, patience=5):
+        """Train; returns the loss of each epoch. See :func:`jitbp.training.learn`."""
+        from .training import learn
+
+        return learn(self, X, Y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                     shuffle=shuffle, seed=seed, tol=tol, patience=patience)
+
+    def save(self, path, optimizer=None):
+        """Write the model (and optionally the optimizer's state) to exactly ``path``."""
+        from .serialization import save
+
+        save(self, path, optimizer)
+
+    def __repr__(self):
+        chain = " -> ".join(self.layer_names[id(n.layer)] for n in self.calls)
+        return f"<{type(self).__name__} {self.dtype.__name__} {chain}>"
+
+
+class Sequential(Network):
+    """A chain of layers; the input width comes from the first layer that declares one."""
+
+    def __init__(self, *layers, dtype=np.float64, device="cpu"):
+        if not layers or not all(isinstance(layer, Layer) for layer in layers):
+            raise TypeError("Sequential takes one or more jitbp layers")
+        shape = next((layer.input_shape() for layer in layers if layer.input_shape() is not None), None)
+        if shape is None:
+            raise ShapeError("Sequential needs a layer that fixes the input width (e.g. dense); "
+                             "use jitbp.Network with jitbp.Input otherwise")
+        source = Input(shape)
+        node = source
+        for layer in layers:
+            node = layer(node)
+        super().__init__(source, node, dtype=dtype, device=device)

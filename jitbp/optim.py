@@ -1,0 +1,158 @@
+"""Optimizers: hyper-parameters and per-parameter state for the fused update rules.
+
+Each optimizer follows torch.optim's published formula and defaults; the
+arithmetic itself lives in :mod:`jitbp.kernels` and runs inside the layers'
+derivative kernels.
+"""
+import math
+
+import numpy as np
+
+from . import kernels
+
+
+def _check_number(name, value, low=0.0, high=math.inf, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if not math.isfinite(value) or too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
+    return value
+
+
+class Optimizer:
+    """Base class: keeps (slots, size) state and a step count per parameter array."""
+
+    rule = kernels.ACCUMULATE
+    n_slots = 0
+
+    def __init__(self, lr, weight_decay=0.0):
+        self.lr = _check_number("lr", lr)
+        self.weight_decay = _check_number("weight_decay", weight_decay)
+        self._state = {}
+
+    def prepare(self, params):
+        """Advance the step of ``params`` (one layer's arrays); return (hyper, states)."""
+        states, steps = [], set()
+        for param in params:
+            entry = self._state.get(id(param))
+            if entry is None or entry[0] is not param:
+                entry = [param, np.zeros((self.n_slots, param.size), dtype=param.dtype), 0]
+                self._state[id(param)] = entry
+            entry[2] += 1
+            steps.add(entry[2])
+            states.append(entry[1])
+        return self.hyper(max(steps) if steps else 1), tuple(states)
+
+    def hyper(self, step):
+        """The float64 hyper-parameter vector the rule reads at ``step`` (1-based)."""
+        raise NotImplementedError
+
+    def state_of(self, param):
+        """(slots array, step) kept for ``param``, or ``None`` before its first step."""
+        entry = self._state.get(id(param))
+        return None if entry is None or entry[0] is not param else (entry[1], entry[2])
+
+    def set_state(self, param, slots, step):
+        """Restore the state of ``param`` (used by model files and divergence recovery)."""
+        slots = np.array(slots, dtype=param.dtype).reshape(self.n_slots, param.size)
+        self._state[id(param)] = [param, slots, int(step)]
+
+    def settings(self):
+        """Constructor arguments, for model files and ``repr``."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD: optional momentum, dampening, Nesterov and weight decay."""
+
+    rule = kernels.SGD
+
+    def __init__(self, lr, momentum=0.0, nesterov=False, dampening=0.0, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = _check_number("momentum", momentum)
+        self.dampening = _check_number("dampening", dampening, high=1.0)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
+            raise ValueError("nesterov needs momentum > 0 and dampening 0")
+        self.n_slots = 1 if self.momentum else 0
+
+    def hyper(self, step):
+        return np.array([self.lr, self.momentum, self.dampening, float(self.nesterov),
+                         self.weight_decay, float(step == 1)])
+
+    def settings(self):
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "dampening": self.dampening, "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam (bias-corrected moments, eps added after the square root)."""
+
+    rule = kernels.ADAM
+    n_slots = 2
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair of numbers, got {betas!r}")
+        self.betas = (_check_number("betas[0]", betas[0], high=1.0, high_open=True),
+                      _check_number("betas[1]", betas[1], high=1.0, high_open=True))
+        self.eps = _check_number("eps", eps)
+
+    def hyper(self, step):
+        b1, b2 = self.betas
+        return np.array([self.lr, b1, b2, self.eps, self.weight_decay,
+                         1.0 - b1 ** step, math.sqrt(1.0 - b2 ** step)])
+
+    def settings(self):
+        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+
+class RMSprop(Optimizer):
+    """torch.optim.RMSprop without momentum or centering."""
+
+    rule = kernels.RMSPROP
+    n_slots = 1
+
+    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.alpha = _check_number("alpha", alpha, high=1.0)
+        self.eps = _check_number("eps", eps)
+
+    def hyper(self, step):
+        return np.array([self.lr, self.alpha, self.eps, self.weight_decay])
+
+    def settings(self):
+        return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay}
+
+
+class Adagrad(Optimizer):
+    """torch.optim.Adagrad with learning-rate decay and a zero initial accumulator."""
+
+    rule = kernels.ADAGRAD
+    n_slots = 1
+
+    def __init__(self, lr=1e-2, lr_decay=0.0, eps=1e-10, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.lr_decay = _check_number("lr_decay", lr_decay)
+        self.eps = _check_number("eps", eps)
+
+    def hyper(self, step):
+        return np.array([self.lr / (1.0 + (step - 1) * self.lr_decay), self.eps, self.weight_decay])
+
+    def settings(self):
+        return {"lr": self.lr, "lr_decay": self.lr_decay, "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+
+OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adam, RMSprop, Adagrad)}

@@ -1,0 +1,71 @@
+"""The training loop: epochs of online, mini-batch or full-batch steps."""
+import math
+
+import numpy as np
+
+from . import checks
+from .engine import OptimizerUpdates
+from .errors import DivergenceError
+from .losses import get_loss
+from .optim import SGD
+
+
+def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True, seed=None,
+          tol=None, patience=5):
+    """Train ``net`` in place and return the loss of each epoch.
+
+    ``batch_size=None`` trains on the full batch, ``1`` online, ``k`` on mini-batches
+    (the last one may be partial). With ``shuffle`` the sample order of each epoch is
+    drawn from ``seed``. An epoch's loss is the loss over its batches as they were
+    trained (summed for sum losses, averaged over samples for mean losses). With
+    ``tol``, training stops once the epoch loss has not improved by more than ``tol``
+    for ``patience`` epochs. A non-finite loss stops training with
+    :class:`DivergenceError` before that batch changes anything.
+    """
+    loss = get_loss(loss)
+    optimizer = checks.optimizer(SGD(lr=0.01) if optimizer is None else optimizer)
+    epochs = checks.positive_int("epochs", epochs, minimum=0)
+    batch_size = checks.positive_int("batch_size", batch_size, allow_none=True)
+    patience = checks.positive_int("patience", patience)
+    if tol is not None and not (isinstance(tol, (int, float)) and tol >= 0 and math.isfinite(tol)):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    inputs = checks.inputs(net, X)
+    target = checks.targets(net, Y, loss, len(inputs[0]))
+    n = len(target)
+    size = n if batch_size is None else min(batch_size, n)
+    rng = np.random.default_rng(seed)
+    updates = OptimizerUpdates(net, optimizer)
+    engine = net.engine
+    history, best, stale = [], math.inf, 0
+    for epoch in range(epochs):
+        order = rng.permutation(n) if shuffle and size < n else None
+        total = 0.0
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            bufs = engine.buffers(stop - start)
+            batch_inputs, batch_target = _batch(inputs, target, order, start, stop)
+            tape = []
+            output = engine.forward(bufs, batch_inputs, tape)
+            value = engine.loss(bufs, output, batch_target, loss)
+            if not math.isfinite(value):
+                raise DivergenceError(
+                    f"loss became {value} at epoch {epoch + 1}, batch {start // size + 1}; the parameters "
+                    f"are those before that batch. Try a smaller learning rate (lr={optimizer.lr:g}).")
+            engine.backward(bufs, tape, updates)
+            total += value * (stop - start) / n if loss.mean else value
+        history.append(total)
+        if tol is not None:
+            if best - total > tol:
+                best, stale = total, 0
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
+    return history
+
+
+def _batch(inputs, target, order, start, stop):
+    if order is None:
+        return [x[start:stop] for x in inputs], target[start:stop]
+    rows = order[start:stop]
+    return [x[rows] for x in inputs], target[rows]
