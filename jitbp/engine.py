@@ -4,6 +4,8 @@ Weight updates are fused into the layers' derivative kernels. An *updater* tells
 the engine which rule each call applies: the optimizer's (training), or
 ``ACCUMULATE`` into gradient arrays (``gradients()`` and shared parameters).
 """
+import math
+
 import numpy as np
 
 from . import kernels
@@ -98,6 +100,38 @@ class Engine:
                 self._buffers.pop(next(iter(self._buffers)))
             bufs = self._buffers[batch] = Buffers(self.net, batch)
         return bufs
+
+    def optimizer_updates(self, optimizer):
+        """The updater that applies ``optimizer`` inside the backward kernels."""
+        return OptimizerUpdates(self.net, optimizer)
+
+    def train_epoch(self, inputs, target, order, size, loss, updates):
+        """One epoch of steps on batches of ``size`` (rows ``order``, or in sequence).
+
+        Returns ``(epoch_loss, None, None)``, or ``(partial, batch_index, value)`` when
+        a batch's loss is not finite: that batch is left unapplied.
+        """
+        n = len(target)
+        total = 0.0
+        for k, start in enumerate(range(0, n, size)):
+            stop = min(start + size, n)
+            if order is None:
+                xs, t = [x[start:stop] for x in inputs], target[start:stop]
+            else:
+                rows = order[start:stop]
+                xs, t = [x[rows] for x in inputs], target[rows]
+            bufs = self.buffers(stop - start)
+            tape = []
+            value = self.loss(bufs, self.forward(bufs, xs, tape), t, loss)
+            if not math.isfinite(value):
+                return total, k, value
+            self.backward(bufs, tape, updates)
+            total += value * (stop - start) / n if loss.mean else value
+        return total, None, None
+
+    def to_host(self, array):
+        """``array`` as a NumPy array (the CPU engine's arrays already are)."""
+        return array
 
     def forward(self, bufs, inputs, tape=None):
         """Run every call; push ``(call, xs, y)`` on ``tape`` when given. Returns the output."""

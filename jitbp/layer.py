@@ -4,7 +4,7 @@ import numpy as np
 from .errors import ShapeError
 
 
-KERNEL_ATTRIBUTES = ("forward_kernel", "backward_kernel", "cuda_forward_kernel", "cuda_backward_kernel")
+KERNEL_ATTRIBUTES = ("forward_kernel", "backward_kernel")
 
 
 class Layer:
@@ -33,9 +33,10 @@ class Layer:
     n_inputs = 1
     forward_kernel = None
     backward_kernel = None
-    #: Optional CUDA twins with the same signatures (device arrays).
-    cuda_forward_kernel = None
-    cuda_backward_kernel = None
+    #: Optional CUDA support: the dotted name of a module defining ``forward`` and
+    #: ``backward`` with the CPU kernels' signatures, taking device arrays. It is
+    #: imported only when a network runs on ``device="cuda"``.
+    cuda_kernels = None
 
     def __init_subclass__(cls, **kwargs):
         # Numba dispatchers are descriptors: as plain class attributes they would be

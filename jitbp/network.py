@@ -89,7 +89,7 @@ class Network:
         for start in range(0, n, EVAL_CHUNK):
             chunk = [np.ascontiguousarray(x[start:start + EVAL_CHUNK]) for x in inputs]
             bufs = self.engine.buffers(len(chunk[0]))
-            result[start:start + len(chunk[0])] = self.engine.forward(bufs, chunk)
+            result[start:start + len(chunk[0])] = self.engine.to_host(self.engine.forward(bufs, chunk))
         return result
 
     def loss(self, X, Y, loss="mse"):

@@ -37,7 +37,7 @@ class LayerInfo:
 
     @property
     def has_cuda(self):
-        return self.cls.cuda_forward_kernel is not None and self.cls.cuda_backward_kernel is not None
+        return self.cls.cuda_kernels is not None
 
 
 @dataclass(frozen=True)

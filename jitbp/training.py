@@ -4,7 +4,6 @@ import math
 import numpy as np
 
 from . import checks
-from .engine import OptimizerUpdates
 from .errors import DivergenceError
 from .losses import get_loss
 from .optim import SGD
@@ -34,25 +33,16 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     n = len(target)
     size = n if batch_size is None else min(batch_size, n)
     rng = np.random.default_rng(seed)
-    updates = OptimizerUpdates(net, optimizer)
     engine = net.engine
+    updates = engine.optimizer_updates(optimizer)
     history, best, stale = [], math.inf, 0
     for epoch in range(epochs):
         order = rng.permutation(n) if shuffle and size < n else None
-        total = 0.0
-        for start in range(0, n, size):
-            stop = min(start + size, n)
-            bufs = engine.buffers(stop - start)
-            batch_inputs, batch_target = _batch(inputs, target, order, start, stop)
-            tape = []
-            output = engine.forward(bufs, batch_inputs, tape)
-            value = engine.loss(bufs, output, batch_target, loss)
-            if not math.isfinite(value):
-                raise DivergenceError(
-                    f"loss became {value} at epoch {epoch + 1}, batch {start // size + 1}; the parameters "
-                    f"are those before that batch. Try a smaller learning rate (lr={optimizer.lr:g}).")
-            engine.backward(bufs, tape, updates)
-            total += value * (stop - start) / n if loss.mean else value
+        total, failed_batch, value = engine.train_epoch(inputs, target, order, size, loss, updates)
+        if failed_batch is not None:
+            raise DivergenceError(
+                f"loss became {value} at epoch {epoch + 1}, batch {failed_batch + 1}; the parameters "
+                f"are those before that batch. Try a smaller learning rate (lr={optimizer.lr:g}).")
         history.append(total)
         if tol is not None:
             if best - total > tol:
@@ -62,10 +52,3 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
                 if stale >= patience:
                     break
     return history
-
-
-def _batch(inputs, target, order, start, stop):
-    if order is None:
-        return [x[start:stop] for x in inputs], target[start:stop]
-    rows = order[start:stop]
-    return [x[rows] for x in inputs], target[rows]

@@ -1,0 +1,54 @@
+"""The ``jitbp`` command: ``demo``, ``layers`` and ``plugins``."""
+import argparse
+import sys
+
+
+def _layers(args):
+    from .plugins import available_layers
+
+    rows = available_layers()
+    width = max(map(len, rows), default=0)
+    for kind, info in rows.items():
+        cuda = "cuda" if info["cuda"] else "    "
+        print(f"{kind:<{width}}  {cuda}  {info['plugin']} {info['version']}: {info['description']}")
+
+
+def _plugins(args):
+    from .plugins import registry
+
+    failed = False
+    for name, info in sorted(registry().plugins.items()):
+        if info.disabled:
+            status = "disabled"
+        elif info.error:
+            status, failed = f"FAILED: {info.error}", True
+        else:
+            status = ", ".join(info.layers) or "(no layers)"
+        print(f"{name} {info.version}: {status}")
+    return 1 if failed and args.strict else 0
+
+
+def _demo(args):
+    from .demo import main
+
+    main(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="jitbp", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="train an MLP on the digits dataset and print its accuracy")
+    demo.add_argument("--epochs", type=int, default=30)
+    demo.add_argument("--batch-size", type=int, default=32)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=_demo)
+    commands.add_parser("layers", help="list every registered layer").set_defaults(run=_layers)
+    plugins = commands.add_parser("plugins", help="list plugins, their versions, layers and failures")
+    plugins.add_argument("--strict", action="store_true", help="exit 1 if a plugin failed to load")
+    plugins.set_defaults(run=_plugins)
+    args = parser.parse_args(argv)
+    return args.run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
