@@ -1,0 +1,101 @@
+"""Fused updates against each optimizer's published formula, applied to unfused gradients."""
+import numpy as np
+import pytest
+
+import jitbp
+
+
+def sgd(lr, momentum=0.0, nesterov=False, dampening=0.0, weight_decay=0.0):
+    """Sutskever et al. momentum as torch.optim.SGD states it (buffer starts at the gradient)."""
+    def step(p, g, state, t):
+        g = g + weight_decay * p
+        if momentum:
+            state["b"] = g.copy() if t == 1 else momentum * state["b"] + (1 - dampening) * g
+            g = g + momentum * state["b"] if nesterov else state["b"]
+        return p - lr * g
+    return step
+
+
+def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    """Kingma & Ba (2015), Algorithm 1."""
+    b1, b2 = betas
+
+    def step(p, g, state, t):
+        g = g + weight_decay * p
+        state["m"] = b1 * state.get("m", 0) + (1 - b1) * g
+        state["v"] = b2 * state.get("v", 0) + (1 - b2) * g * g
+        m_hat = state["m"] / (1 - b1 ** t)
+        v_hat = state["v"] / (1 - b2 ** t)
+        return p - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return step
+
+
+def rmsprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0):
+    """Hinton's RMSprop (lecture 6e), eps outside the root as in torch."""
+    def step(p, g, state, t):
+        g = g + weight_decay * p
+        state["v"] = alpha * state.get("v", 0) + (1 - alpha) * g * g
+        return p - lr * g / (np.sqrt(state["v"]) + eps)
+    return step
+
+
+def adagrad(lr=1e-2, lr_decay=0.0, eps=1e-10, weight_decay=0.0):
+    """Duchi et al. (2011) diagonal Adagrad with torch's learning-rate decay."""
+    def step(p, g, state, t):
+        g = g + weight_decay * p
+        state["s"] = state.get("s", 0) + g * g
+        return p - lr / (1 + (t - 1) * lr_decay) * g / (np.sqrt(state["s"]) + eps)
+    return step
+
+
+CASES = [
+    (jitbp.SGD, sgd, {"lr": 0.1}),
+    (jitbp.SGD, sgd, {"lr": 0.1, "momentum": 0.9}),
+    (jitbp.SGD, sgd, {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+    (jitbp.SGD, sgd, {"lr": 0.1, "momentum": 0.8, "dampening": 0.5, "weight_decay": 0.01}),
+    (jitbp.Adam, adam, {}),
+    (jitbp.Adam, adam, {"lr": 0.05, "betas": (0.5, 0.75), "eps": 1e-3, "weight_decay": 0.1}),
+    (jitbp.RMSprop, rmsprop, {}),
+    (jitbp.RMSprop, rmsprop, {"lr": 0.05, "alpha": 0.5, "eps": 1e-3}),
+    (jitbp.Adagrad, adagrad, {}),
+    (jitbp.Adagrad, adagrad, {"lr": 0.2, "lr_decay": 0.1, "eps": 1e-4, "weight_decay": 0.05}),
+]
+
+
+def network(dtype=np.float64):
+    return jitbp.Sequential(jitbp.layer("dense", 4, 3, seed=7), jitbp.layer("tanh"),
+                            jitbp.layer("dense", 3, 2, seed=8), dtype=dtype)
+
+
+@pytest.mark.parametrize("cls, formula, settings", CASES)
+def test_fused_equals_formula_over_steps(cls, formula, settings, rng):
+    X, Y = rng.normal(size=(6, 4)), rng.normal(size=(6, 2))
+    fused, reference = network(), network()
+    optimizer = cls(**settings)
+    step = formula(**settings)
+    states = {key: {} for key in reference.params}
+    for t in range(1, 5):
+        grads = reference.gradients(X, Y, "mse")
+        for key, param in reference.params.items():
+            param[...] = step(param, grads[key], states[key], t)
+        fused.learn(X, Y, "mse", optimizer, epochs=1)
+        for key in reference.params:
+            np.testing.assert_allclose(fused.params[key], reference.params[key], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("cls, formula, settings", CASES[:1] + CASES[4:5])
+def test_float32_follows_float64(cls, formula, settings, rng):
+    X, Y = rng.normal(size=(6, 4)), rng.normal(size=(6, 2))
+    low, high = network(np.float32), network(np.float64)
+    low.learn(X, Y, "mse", cls(**settings), epochs=5)
+    high.learn(X, Y, "mse", cls(**settings), epochs=5)
+    for key in high.params:
+        assert low.params[key].dtype == np.float32
+        np.testing.assert_allclose(low.params[key], high.params[key], rtol=1e-4, atol=1e-5)
+
+
+def test_defaults_are_torchs():
+    assert jitbp.Adam().settings() == {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0}
+    assert jitbp.RMSprop().settings() == {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0}
+    assert jitbp.Adagrad().settings() == {"lr": 1e-2, "lr_decay": 0.0, "eps": 1e-10, "weight_decay": 0.0}
+    assert jitbp.SGD(0.1).settings()["momentum"] == 0.0
