@@ -1,4 +1,5 @@
 """Validation at the public boundary: every problem is raised before a kernel runs."""
+import math
 import numbers
 
 import numpy as np
@@ -6,7 +7,8 @@ import numpy as np
 from .errors import ShapeError
 from .optim import Optimizer
 
-DTYPES = (np.float32, np.float64)
+#: dtype kinds accepted as data: bool, signed and unsigned integers, real floats.
+NUMERIC_KINDS = "biuf"
 
 
 def as_dtype(dtype):
@@ -21,26 +23,27 @@ def as_dtype(dtype):
 
 
 def numeric_array(name, data):
-    """``data`` as a numeric ndarray (not yet cast), rejecting strings, objects and complex."""
+    """``data`` as a real numeric ndarray (not yet cast); strings, objects, complex, times and masks refused."""
+    if isinstance(data, np.ma.MaskedArray) and np.ma.is_masked(data):
+        raise ValueError(f"{name} has masked values; fill them first (e.g. {name}.filled(0.0))")
     try:
         array = np.asarray(data)
     except ValueError as exc:  # ragged nested lists
         raise ShapeError(f"{name} is ragged or not an array: {exc}") from None
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"{name} must be numeric, got dtype {array.dtype}")
-    if np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real, got dtype {array.dtype}")
+    if array.dtype.kind not in NUMERIC_KINDS:
+        raise TypeError(f"{name} must be real numbers (bool, int or float), got dtype {array.dtype}")
     return array
 
 
 def finite(name, array):
+    """Refuse NaN and inf, saying how many there are."""
     if not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} contains {bad} NaN or inf value(s)")
 
 
 def features(name, data, shape, dtype):
-    """Samples of per-sample ``shape`` as a contiguous, writable array of ``dtype``."""
+    """Samples of per-sample ``shape`` as a contiguous, writable, finite array of ``dtype``."""
     array = numeric_array(name, data)
     if array.ndim == 1 and shape == (1,):
         array = array.reshape(-1, 1)
@@ -49,7 +52,10 @@ def features(name, data, shape, dtype):
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty (0 samples)")
     finite(name, array)
-    return np.require(array.astype(dtype, copy=False), requirements=("C", "W", "A"))
+    with np.errstate(over="ignore"):
+        cast = array.astype(dtype, copy=False)
+    finite(f"{name} converted to {np.dtype(dtype).name}", cast)  # values beyond float32's range
+    return np.require(cast, requirements=("C", "W", "A"))
 
 
 def inputs(net, X):
@@ -66,22 +72,26 @@ def inputs(net, X):
     return arrays
 
 
+def labels(loss, Y, classes):
+    """Integer class labels in ``[0, classes)`` as int64."""
+    array = numeric_array("Y", Y)
+    if array.ndim != 1:
+        raise ShapeError(f"{loss.name} takes integer class labels of shape (n_samples,), got {array.shape}")
+    finite("Y", array)
+    if not np.all(np.equal(np.mod(array, 1), 0)):
+        raise ValueError(f"{loss.name} labels must be whole numbers")
+    if array.size and (array.min() < 0 or array.max() >= classes):
+        raise ValueError(f"labels must be in [0, {classes}), got range [{array.min()}, {array.max()}]")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
 def targets(net, Y, loss, n):
     """``Y`` for ``loss``: integer class labels, or values shaped like the output."""
     out = net.output.shape
     if loss.labels:
-        array = numeric_array("Y", Y)
-        if array.ndim != 1:
-            raise ShapeError(f"{loss.name} takes integer class labels of shape (n_samples,), got {array.shape}")
-        finite("Y", array)
-        if not np.all(np.equal(np.mod(array, 1), 0)):
-            raise ValueError(f"{loss.name} labels must be whole numbers")
         if len(out) != 1:
             raise ShapeError(f"{loss.name} needs a flat output, the network's is {out}")
-        if array.size and (array.min() < 0 or array.max() >= out[0]):
-            raise ValueError(f"labels must be in [0, {out[0]}), got range [{array.min()}, {array.max()}]")
-        labels = np.ascontiguousarray(array, dtype=np.int64)
-        result = labels
+        result = labels(loss, Y, out[0])
     else:
         result = features("Y", Y, out, net.dtype)
         if loss.name == "bce" and (result.min() < 0 or result.max() > 1):
@@ -91,17 +101,48 @@ def targets(net, Y, loss, n):
     return result
 
 
-def positive_int(name, value, allow_none=False, minimum=1):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def integer(name, value):
+    """``value`` as an int; bools and floats (even 2.0) are refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
 
 
+def positive_int(name, value, allow_none=False, minimum=1):
+    """An integer >= ``minimum`` (or ``None`` when allowed)."""
+    if value is None and allow_none:
+        return None
+    value = integer(name, value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def seed(value):
+    """A seed for ``np.random.default_rng``: ``None`` or an integer >= 0."""
+    return positive_int("seed", value, allow_none=True, minimum=0)
+
+
+def flag(name, value):
+    """A real bool: ``shuffle="no"`` would otherwise read as true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def tolerance(value):
+    """``None`` or a finite number >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"tol must be a number, got {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"tol must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def optimizer(value):
+    """A jitbp optimizer instance (not a class, not a name)."""
     if not isinstance(value, Optimizer):
         raise TypeError(f"optimizer must be a jitbp optimizer (SGD, Adam, RMSprop, Adagrad), got {value!r}")
     return value

@@ -17,7 +17,34 @@ class PluginError(RuntimeError):
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced a non-finite loss; the parameters were left as they were."""
+    """Training went non-finite; the parameters and optimizer state are the last finite ones.
+
+    Two cases. The loss of a batch is not finite: it is checked on every batch (one
+    ``isfinite`` on a float), so that batch is never applied and ``batch`` says which it
+    was. A weight or optimizer slot is not finite while the loss stays finite (for
+    instance an inf weight hidden behind a saturated sigmoid): checking every weight on
+    every step would cost as much as the update itself, so parameters and optimizer
+    state are verified, and copied into a checkpoint, only once every ``CHECK_BATCHES``
+    batches (at an epoch boundary) and when ``learn`` ends; ``batch`` is then ``None``
+    and both are restored from that checkpoint.
+
+    Trade-off: the checkpoint keeps one extra copy of the parameters and of the
+    optimizer's slots, (1 + slots) x the parameter bytes (SGD 1x, SGD with momentum,
+    RMSprop and Adagrad 2x, Adam 3x), allocated once per ``learn`` call; each check is
+    one summing pass and one copy over them. Recovery may go back up to
+    ``CHECK_BATCHES`` batches.
+
+    Attributes: ``epoch`` (1-based epoch where it was found), ``batch`` (1-based, or
+    ``None``), ``restored_epoch`` (epochs of this ``learn`` call the parameters now
+    reflect) and ``history`` (their losses).
+    """
+
+    def __init__(self, message, epoch=None, batch=None, restored_epoch=None, history=()):
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+        self.restored_epoch = restored_epoch
+        self.history = list(history)
 
 
 class ModelFileError(ValueError):

@@ -1,0 +1,104 @@
+"""Divergence recovery: a checkpoint of the last parameters and optimizer state verified finite.
+
+See :class:`jitbp.errors.DivergenceError` for the design and its costs.
+"""
+import math
+
+import numpy as np
+
+from .errors import DivergenceError
+
+#: Batches trained between two checks of every weight: a check costs about one batch's
+#: pass over the parameters, so this bounds its cost to well under one percent.
+CHECK_BATCHES = 128
+
+
+def _finite(array):
+    """Whether every element is finite: a summing pass, exact check only if the sum is not.
+
+    Callers silence NumPy's overflow/invalid warnings (a large finite sum may overflow).
+    """
+    return math.isfinite(np.add.reduce(array, axis=None)) or bool(np.isfinite(array).all())
+
+
+class Checkpoint:
+    """Copies of ``net``'s parameters and ``optimizer``'s state, refreshed while finite."""
+
+    def __init__(self, net, optimizer, batches_per_epoch):
+        self.params = net.params
+        self.optimizer = optimizer
+        self.every = max(1, math.ceil(CHECK_BATCHES / batches_per_epoch))
+        self.saved = {key: np.empty_like(value) for key, value in self.params.items()}
+        self.slots = {}
+        self.steps = {}
+        self.epoch = 0
+        bad = self.non_finite()
+        if bad:
+            raise ValueError(f"{bad} contains NaN or inf before training; re-initialise or reload the network")
+        self.take(0)
+
+    def non_finite(self):
+        """The name of the first parameter or optimizer slot that is not finite, or ``None``."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            for key, value in self.params.items():
+                if not _finite(value):
+                    return f"parameter {key}"
+                state = self.optimizer.state_of(value)
+                if state is not None and not _finite(state[0]):
+                    return f"optimizer state of {key}"
+        return None
+
+    def take(self, epoch):
+        """Copy the current (verified) parameters and state as those after ``epoch``."""
+        for key, value in self.params.items():
+            np.copyto(self.saved[key], value)
+            state = self.optimizer.state_of(value)
+            self.steps[key] = None if state is None else state[1]
+            if state is not None:
+                if self.slots.get(key) is None or self.slots[key].shape != state[0].shape:
+                    self.slots[key] = np.empty_like(state[0])
+                np.copyto(self.slots[key], state[0])
+        self.epoch = epoch
+
+    def restore(self):
+        """Put the checkpointed parameters and optimizer state back, in place."""
+        for key, value in self.params.items():
+            np.copyto(value, self.saved[key])
+            if self.steps[key] is None:
+                self.optimizer.forget(value)
+            else:
+                self.optimizer.set_state(value, self.slots[key], self.steps[key])
+
+    def after_epoch(self, epoch, history, last=False):
+        """Every ``every`` epochs (and on the ``last``): verify, then checkpoint or roll back."""
+        if epoch == self.epoch or not (last or epoch % self.every == 0):
+            return
+        bad = self.non_finite()
+        if bad is None:
+            self.take(epoch)
+            return
+        self.restore()
+        raise DivergenceError(
+            f"{bad} became NaN or inf during epochs {self.epoch + 1}-{epoch} while the loss stayed "
+            f"finite; parameters and optimizer state were restored to those after epoch {self.epoch} "
+            f"of this call. {_advice(self.optimizer)}",
+            epoch=epoch, restored_epoch=self.epoch, history=history[:self.epoch])
+
+    def loss_diverged(self, epoch, batch, value, history):
+        """The error for a non-finite loss at ``batch`` of ``epoch`` (both 0-based); rolls back if needed."""
+        where = f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}"
+        bad = self.non_finite()
+        if bad is None:
+            return DivergenceError(
+                f"{where}; that batch was not applied, the parameters and optimizer state are those "
+                f"before it. {_advice(self.optimizer)}",
+                epoch=epoch + 1, batch=batch + 1, restored_epoch=epoch, history=history)
+        self.restore()
+        return DivergenceError(
+            f"{where} and {bad} was already NaN or inf; parameters and optimizer state were restored "
+            f"to those after epoch {self.epoch} of this call. {_advice(self.optimizer)}",
+            epoch=epoch + 1, batch=batch + 1, restored_epoch=self.epoch, history=history[:self.epoch])
+
+
+def _advice(optimizer):
+    return f"Try a smaller learning rate (lr={optimizer.lr:g})."
