@@ -35,21 +35,45 @@ class Optimizer:
         self.weight_decay = _check_number("weight_decay", weight_decay)
         self._state = {}
 
-    def prepare(self, params):
-        """Advance the step of ``params`` (one layer's arrays); return (hyper, states)."""
-        states, steps = [], set()
+    def _entries(self, params):
+        entries = []
         for param in params:
             entry = self._state.get(id(param))
             if entry is None or entry[0] is not param:
                 entry = [param, np.zeros((self.n_slots, param.size), dtype=param.dtype), 0]
                 self._state[id(param)] = entry
+            entries.append(entry)
+        return entries
+
+    def prepare(self, params):
+        """Advance the step of ``params`` (one layer's arrays); return (hyper, states)."""
+        entries = self._entries(params)
+        for entry in entries:
             entry[2] += 1
-            steps.add(entry[2])
-            states.append(entry[1])
-        return self.hyper(max(steps) if steps else 1), tuple(states)
+        return self.hyper(max(entry[2] for entry in entries)), tuple(entry[1] for entry in entries)
+
+    def states(self, params):
+        """The state arrays of ``params``, created on first use, without taking a step."""
+        return tuple(entry[1] for entry in self._entries(params))
+
+    def steps_taken(self, params):
+        """The set of step counts of ``params`` (one value when they moved together)."""
+        return {entry[2] for entry in self._entries(params)}
+
+    def advance(self, params, steps):
+        """Record ``steps`` updates of ``params`` made by a captured epoch."""
+        for entry in self._entries(params):
+            entry[2] += steps
 
     def hyper(self, step):
         """The float64 hyper-parameter vector the rule reads at ``step`` (1-based)."""
+        out = np.empty(len(self.base_hyper()))
+        kernels.hyper_at(self.rule, self.base_hyper(), step, out)
+        return out
+
+    def base_hyper(self):
+        """Hyper-parameters in the rule's slot order; step-dependent slots are filled by
+        :func:`jitbp.kernels.hyper_at`, in Python and in captured epochs alike."""
         raise NotImplementedError
 
     def state_of(self, param):
@@ -61,6 +85,10 @@ class Optimizer:
         """Restore the state of ``param`` (used by model files and divergence recovery)."""
         slots = np.array(slots, dtype=param.dtype).reshape(self.n_slots, param.size)
         self._state[id(param)] = [param, slots, int(step)]
+
+    def forget(self, param):
+        """Drop the state of ``param``, as before its first step (divergence recovery)."""
+        self._state.pop(id(param), None)
 
     def settings(self):
         """Constructor arguments, for model files and ``repr``."""
@@ -80,14 +108,15 @@ class SGD(Optimizer):
         super().__init__(lr, weight_decay)
         self.momentum = _check_number("momentum", momentum)
         self.dampening = _check_number("dampening", dampening, high=1.0)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
             raise ValueError("nesterov needs momentum > 0 and dampening 0")
         self.n_slots = 1 if self.momentum else 0
 
-    def hyper(self, step):
-        return np.array([self.lr, self.momentum, self.dampening, float(self.nesterov),
-                         self.weight_decay, float(step == 1)])
+    def base_hyper(self):
+        return np.array([self.lr, self.momentum, self.dampening, float(self.nesterov), self.weight_decay, 0.0])
 
     def settings(self):
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
@@ -108,10 +137,8 @@ class Adam(Optimizer):
                       _check_number("betas[1]", betas[1], high=1.0, high_open=True))
         self.eps = _check_number("eps", eps)
 
-    def hyper(self, step):
-        b1, b2 = self.betas
-        return np.array([self.lr, b1, b2, self.eps, self.weight_decay,
-                         1.0 - b1 ** step, math.sqrt(1.0 - b2 ** step)])
+    def base_hyper(self):
+        return np.array([self.lr, *self.betas, self.eps, self.weight_decay, 1.0, 1.0])
 
     def settings(self):
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
@@ -129,7 +156,7 @@ class RMSprop(Optimizer):
         self.alpha = _check_number("alpha", alpha, high=1.0)
         self.eps = _check_number("eps", eps)
 
-    def hyper(self, step):
+    def base_hyper(self):
         return np.array([self.lr, self.alpha, self.eps, self.weight_decay])
 
     def settings(self):
@@ -147,8 +174,8 @@ class Adagrad(Optimizer):
         self.lr_decay = _check_number("lr_decay", lr_decay)
         self.eps = _check_number("eps", eps)
 
-    def hyper(self, step):
-        return np.array([self.lr / (1.0 + (step - 1) * self.lr_decay), self.eps, self.weight_decay])
+    def base_hyper(self):
+        return np.array([self.lr, self.eps, self.weight_decay, self.lr, self.lr_decay])
 
     def settings(self):
         return {"lr": self.lr, "lr_decay": self.lr_decay, "eps": self.eps,
