@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from . import checks
-from .errors import DivergenceError
+from .divergence import Checkpoint
 from .losses import get_loss
 from .optim import SGD
 
@@ -19,15 +19,17 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     trained (summed for sum losses, averaged over samples for mean losses). With
     ``tol``, training stops once the epoch loss has not improved by more than ``tol``
     for ``patience`` epochs. A non-finite loss stops training with
-    :class:`DivergenceError` before that batch changes anything.
+    :class:`DivergenceError` before that batch changes anything; non-finite weights
+    are caught at checkpoints and rolled back (see :mod:`jitbp.divergence`).
     """
     loss = get_loss(loss)
     optimizer = checks.optimizer(SGD(lr=0.01) if optimizer is None else optimizer)
     epochs = checks.positive_int("epochs", epochs, minimum=0)
     batch_size = checks.positive_int("batch_size", batch_size, allow_none=True)
     patience = checks.positive_int("patience", patience)
-    if tol is not None and not (isinstance(tol, (int, float)) and tol >= 0 and math.isfinite(tol)):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    tol = checks.tolerance(tol)
+    shuffle = checks.flag("shuffle", shuffle)
+    seed = checks.seed(seed)
     inputs = checks.inputs(net, X)
     target = checks.targets(net, Y, loss, len(inputs[0]))
     n = len(target)
@@ -35,15 +37,15 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     rng = np.random.default_rng(seed)
     engine = net.engine
     updates = engine.optimizer_updates(optimizer)
+    checkpoint = Checkpoint(net, optimizer, math.ceil(n / size))
     history, best, stale = [], math.inf, 0
     for epoch in range(epochs):
         order = rng.permutation(n) if shuffle and size < n else None
         total, failed_batch, value = engine.train_epoch(inputs, target, order, size, loss, updates)
         if failed_batch is not None:
-            raise DivergenceError(
-                f"loss became {value} at epoch {epoch + 1}, batch {failed_batch + 1}; the parameters "
-                f"are those before that batch. Try a smaller learning rate (lr={optimizer.lr:g}).")
+            raise checkpoint.loss_diverged(epoch, failed_batch, value, history)
         history.append(total)
+        checkpoint.after_epoch(epoch + 1, history)
         if tol is not None:
             if best - total > tol:
                 best, stale = total, 0
@@ -51,4 +53,5 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
                 stale += 1
                 if stale >= patience:
                     break
+    checkpoint.after_epoch(len(history), history, last=True)
     return history
