@@ -1,0 +1,480 @@
+"""A conformance kit for layer plugins, in the spirit of scikit-learn's ``parametrize_with_checks``.
+
+In a plugin's test module::
+
+    from jitbp.testing import LayerCase, parametrize_with_checks
+
+    CASES = [LayerCase("conv1d", 2, 3, 3, input_shapes=[(2, 7)], seed=0)]
+
+    @parametrize_with_checks(CASES, expected_failures={"conv1d(2,3,3)": {"check_cuda": "no GPU twin yet"}})
+    def test_conformance(case, check):
+        check(case)
+
+Each check takes a :class:`LayerCase` and raises ``AssertionError`` (or
+``unittest.SkipTest`` with its reason) on a layer that breaks the contract in
+``jitbp.layer``. Networks under test put a trainable element-wise :class:`Probe`
+before the layer, so the layer's input deltas reach a parameter even when the layer
+itself has none.
+"""
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+from importlib.metadata import entry_points
+
+import numpy as np
+from numba import njit
+from numba.core.caching import NullCache
+
+from . import kernels, optim
+from .gradcheck import SCALE_FLOOR, gradcheck
+from .graph import Input
+from .layer import Layer
+from .network import Network
+from .plugins import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, layer as build_layer, registry
+from .serialization import load
+
+#: Largest relative error accepted between analytic and central-difference derivatives.
+GRAD_TOL = 1e-6
+#: Relative tolerance between float32 and float64 results of the same network.
+FLOAT32_TOL = 1e-3
+
+
+class LayerCase:
+    """A registered layer to check: built by ``jitbp.layer(kind, *args, **kwargs)`` for inputs of
+    ``input_shapes`` (per-sample shapes, one per input). ``id`` names the test cases."""
+
+    def __init__(self, kind, *args, input_shapes, id=None, **kwargs):
+        self.kind, self.args, self.kwargs = kind, args, kwargs
+        self.input_shapes = [tuple(shape) for shape in input_shapes]
+        self.id = id or f"{kind}({','.join(map(repr, args))})"
+
+    def make(self):
+        """A fresh layer (the same parameters every time when the arguments fix a seed)."""
+        return build_layer(self.kind, *self.args, **self.kwargs)
+
+    def __repr__(self):
+        return f"LayerCase({self.id})"
+
+
+def builtin_cases():
+    """Cases covering every layer jitbp ships."""
+    flat = [(4,)]
+    cases = [LayerCase("dense", 4, 3, input_shapes=flat, seed=0),
+             LayerCase("dense", 4, 3, bias=False, input_shapes=flat, seed=1, id="dense(4,3,bias=False)")]
+    cases += [LayerCase(kind, input_shapes=[(2, 3)]) for kind in ("sigmoid", "tanh", "relu", "identity", "step")]
+    cases += [LayerCase("softmax", input_shapes=flat),
+              LayerCase("add", input_shapes=[(3,), (3,)], id="add(2 inputs)"),
+              LayerCase("concat", input_shapes=[(3,), (2,)], id="concat(2 inputs)")]
+    return cases
+
+
+# --- the probe: y = x * w element-wise, w shaped like one sample -------------------------------
+
+
+@njit(cache=True)
+def probe_forward(xs, params, y, ws):
+    x = xs[0]
+    n = x.shape[0]
+    xf, yf, w = x.reshape(n, x.size // n), y.reshape(n, x.size // n), params[0].reshape(-1)
+    for s in range(n):
+        for i in range(w.size):
+            yf[s, i] = xf[s, i] * w[i]
+
+
+@njit(cache=True)
+def probe_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+    x = xs[0]
+    n = x.shape[0]
+    xf, dyf, w = x.reshape(n, x.size // n), dy.reshape(n, x.size // n), params[0].reshape(-1)
+    if need_dx:
+        dxf = dxs[0].reshape(n, x.size // n)
+        for s in range(n):
+            for i in range(w.size):
+                dxf[s, i] = dyf[s, i] * w[i]
+    for i in range(w.size):
+        g = 0.0
+        for s in range(n):
+            g += dyf[s, i] * xf[s, i]
+        w[i] = kernels.updated(rule, w[i], g, states[0], i, hyper)
+
+
+class Probe(Layer):
+    """Element-wise trainable scale the kit puts before the layer under test (not registered)."""
+
+    kind = "probe"
+    forward_kernel, backward_kernel = probe_forward, probe_backward
+
+    def __init__(self, shape, seed=None, name=None):
+        super().__init__(name=name)
+        self.shape = tuple(shape)
+        self.params["w"] = np.random.default_rng(seed).uniform(0.5, 1.5, self.shape)
+
+    def input_shape(self):
+        return self.shape
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _network(case, dtype=np.float64, head=None):
+    """Inputs -> probes -> a fresh layer (-> ``head(h)``), and the layer."""
+    layer = case.make()
+    inputs = [Input(shape) for shape in case.input_shapes]
+    h = layer(*(Probe(shape, seed=k)(x) for k, (shape, x) in enumerate(zip(case.input_shapes, inputs))))
+    return Network(inputs, head(h) if head else h, dtype=dtype), layer
+
+
+def _data(net, n, seed=0):
+    rng = np.random.default_rng(seed)
+    X = [rng.normal(size=(n,) + x.shape) for x in net.inputs]
+    return (X[0] if len(X) == 1 else X), rng.normal(size=(n,) + net.output.shape)
+
+
+def _rows(X, rows):
+    return [x[rows] for x in X] if isinstance(X, list) else X[rows]
+
+
+def _copy_params(source, target):
+    for key, value in source.params.items():
+        target.params[key][...] = value
+
+
+def _assert_close(name, actual, expected, rtol):
+    scale = max(float(np.max(np.abs(expected), initial=0.0)), SCALE_FLOOR)
+    err = float(np.max(np.abs(np.asarray(actual, np.float64) - expected), initial=0.0)) / scale
+    assert err <= rtol, f"{name}: relative error {err:.3g} > {rtol:g}"
+
+
+class _Kernels:
+    """Direct calls of one layer's kernels, outside any network."""
+
+    def __init__(self, layer, input_shapes, batch, dtype, seed=0):
+        rng = np.random.default_rng(seed)
+        shapes = [tuple(s) for s in input_shapes]
+        self.layer = layer
+        self.xs = tuple(rng.normal(size=(batch,) + s).astype(dtype) for s in shapes)
+        self.params = tuple(np.ascontiguousarray(p, dtype) for p in layer.params.values())
+        self.ws = tuple(np.empty(s, dtype) for s in layer.workspace_shapes(batch, shapes))
+        self.y_shape = (batch,) + tuple(layer.output_shape(shapes))
+        self.dy = rng.normal(size=self.y_shape).astype(dtype)
+
+    def forward(self):
+        y = np.full(self.y_shape, np.nan, self.xs[0].dtype)
+        self.layer.forward_kernel(self.xs, self.params, y, self.ws)
+        return y
+
+    def backward(self, y):
+        """Input deltas and parameter gradients of ``sum(dy * y)`` (rule ACCUMULATE)."""
+        dxs = tuple(np.full_like(x, np.nan) for x in self.xs)
+        states = tuple(np.zeros((1, p.size), p.dtype) for p in self.params)
+        self.layer.backward_kernel(self.xs, y, self.dy, dxs, True, self.params, kernels.ACCUMULATE,
+                                   kernels.NO_HYPER, states, self.ws)
+        return dxs, tuple(s.reshape(p.shape) for s, p in zip(states, self.params))
+
+    def objective(self):
+        return float(np.sum(self.dy * self.forward()))
+
+    def numerical(self, array, eps=1e-6):
+        grad = np.empty_like(array)
+        flat, out = array.reshape(-1), grad.reshape(-1)
+        for i in range(flat.size):
+            saved = flat[i]
+            flat[i] = saved + eps
+            upper = self.objective()
+            flat[i] = saved - eps
+            lower = self.objective()
+            flat[i] = saved
+            out[i] = (upper - lower) / (2 * eps)
+        return grad
+
+
+def _kernel_pass(layer, input_shapes, batch, dtype):
+    run = _Kernels(layer, input_shapes, batch, dtype)
+    run.backward(run.forward())
+
+
+# --- the reference optimizer step, in plain NumPy (torch.optim's formulas) ----------------------
+
+
+def _reference_step(opt, p, g, state, step):
+    """``p`` after one step of ``opt`` with gradient ``g``; ``state`` is a dict kept per parameter."""
+    g = g + opt.weight_decay * p
+    if isinstance(opt, optim.SGD):
+        if opt.momentum:
+            buf = g if step == 1 else opt.momentum * state["buf"] + (1 - opt.dampening) * g
+            state["buf"] = buf
+            g = g + opt.momentum * buf if opt.nesterov else buf
+        return p - opt.lr * g
+    if isinstance(opt, optim.Adam):
+        b1, b2 = opt.betas
+        state["m"] = b1 * state.get("m", 0.0) + (1 - b1) * g
+        state["v"] = b2 * state.get("v", 0.0) + (1 - b2) * g * g
+        denom = np.sqrt(state["v"]) / np.sqrt(1 - b2 ** step) + opt.eps
+        return p - opt.lr / (1 - b1 ** step) * state["m"] / denom
+    if isinstance(opt, optim.RMSprop):
+        state["v"] = opt.alpha * state.get("v", 0.0) + (1 - opt.alpha) * g * g
+        return p - opt.lr * g / (np.sqrt(state["v"]) + opt.eps)
+    if isinstance(opt, optim.Adagrad):
+        state["s"] = state.get("s", 0.0) + g * g
+        return p - opt.lr / (1 + (step - 1) * opt.lr_decay) * g / (np.sqrt(state["s"]) + opt.eps)
+    raise TypeError(f"no reference step for {opt!r}")
+
+
+def optimizers():
+    """One of each optimizer the fused-update check runs, with non-default settings."""
+    return [optim.SGD(lr=0.1), optim.SGD(lr=0.1, momentum=0.9, weight_decay=0.01),
+            optim.SGD(lr=0.1, momentum=0.9, nesterov=True), optim.Adam(lr=0.01),
+            optim.RMSprop(lr=0.01), optim.Adagrad(lr=0.1, lr_decay=0.01)]
+
+
+# --- the checks ----------------------------------------------------------------------------------
+
+
+def check_derivatives(case):
+    """Input deltas and parameter gradients from the kernels match central differences (float64);
+    the kernels write every output and input-delta element and the ACCUMULATE rule changes no parameter."""
+    run = _Kernels(case.make(), case.input_shapes, batch=2, dtype=np.float64)
+    y = run.forward()
+    assert np.all(np.isfinite(y)), "forward_kernel left output elements unwritten (NaN)"
+    before = [p.copy() for p in run.params]
+    dxs, grads = run.backward(y)
+    for k, dx in enumerate(dxs):
+        assert np.all(np.isfinite(dx)), f"backward_kernel left elements of input delta {k} unwritten (NaN)"
+    for p, old in zip(run.params, before):
+        np.testing.assert_array_equal(p, old, err_msg="the ACCUMULATE rule must leave parameters unchanged")
+    named = [(f"input delta {k}", dx, x) for k, (dx, x) in enumerate(zip(dxs, run.xs))]
+    named += [(f"gradient of {key}", g, p) for key, g, p in zip(run.layer.params, grads, run.params)]
+    for name, analytic, array in named:
+        _assert_close(name, analytic, run.numerical(array), GRAD_TOL)
+
+
+def check_fused_update(case):
+    """Two ``learn`` steps equal ``gradients`` plus the optimizer's formula in NumPy, for every optimizer."""
+    for opt in optimizers():
+        net, _ = _network(case)
+        X, Y = _data(net, 3)
+        expected = {key: value.copy() for key, value in net.params.items()}
+        states = {key: {} for key in expected}
+        for step in (1, 2):
+            grads = net.gradients(X, Y)
+            expected = {key: _reference_step(opt, expected[key], grads[key], states[key], step)
+                        for key in expected}
+            net.learn(X, Y, optimizer=opt, epochs=1, batch_size=None, shuffle=False)
+            for key, value in net.params.items():
+                np.testing.assert_allclose(value, expected[key], rtol=1e-9, atol=1e-12,
+                                           err_msg=f"{opt!r}, step {step}, parameter {key}")
+
+
+def check_batch_of_one(case):
+    """Each sample's output is independent of the batch; ``batch_size=1`` equals online SGD steps."""
+    net, _ = _network(case)
+    X, Y = _data(net, 3)
+    whole = net.predict(X)
+    for i in range(3):
+        np.testing.assert_allclose(net.predict(_rows(X, slice(i, i + 1)))[0], whole[i], rtol=1e-12, atol=1e-12,
+                                   err_msg=f"sample {i} alone differs from sample {i} in a batch")
+    online, _ = _network(case)
+    _copy_params(net, online)
+    lr = 0.05
+    net.learn(X, Y, optimizer=optim.SGD(lr=lr), epochs=1, batch_size=1, shuffle=False)
+    for i in range(3):
+        grads = online.gradients(_rows(X, slice(i, i + 1)), Y[i:i + 1])
+        for key, value in online.params.items():
+            value -= lr * grads[key]
+    for key, value in net.params.items():
+        np.testing.assert_allclose(value, online.params[key], rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def check_fan_out(case):
+    """The layer's output feeding two layers (joined by ``add``) gets the sum of their deltas."""
+    net, _ = _network(case, head=lambda h: build_layer("add")(build_layer("identity")(h), build_layer("tanh")(h)))
+    X, Y = _data(net, 3)
+    err = gradcheck(net, X, Y)
+    assert err <= GRAD_TOL, f"gradcheck with fan-out: relative error {err:.3g}"
+
+
+def check_shared(case):
+    """One layer object called on two sets of inputs updates once, with the summed gradient."""
+    layer = case.make()
+    groups = [[Input(shape) for shape in case.input_shapes] for _ in range(2)]
+    probed = [[Probe(shape, seed=2 * g + k)(x) for k, (shape, x) in enumerate(zip(case.input_shapes, xs))]
+              for g, xs in enumerate(groups)]
+    net = Network(groups[0] + groups[1], build_layer("add")(layer(*probed[0]), layer(*probed[1])))
+    X, Y = _data(net, 3)
+    err = gradcheck(net, X, Y)
+    assert err <= GRAD_TOL, f"gradcheck with the layer called twice: relative error {err:.3g}"
+
+
+def check_dtypes(case):
+    """float32 networks give float32 results that agree with float64 (predict, gradients, a step)."""
+    net64, _ = _network(case, np.float64)
+    net32, _ = _network(case, np.float32)
+    _copy_params(net64, net32)
+    X, Y = _data(net64, 4)
+    for net in (net64, net32):
+        assert net.predict(X).dtype == net.dtype, f"predict of a {net.dtype.__name__} network has another dtype"
+    _assert_close("float32 predict", net32.predict(X), net64.predict(X), FLOAT32_TOL)
+    g64, g32 = net64.gradients(X, Y), net32.gradients(X, Y)
+    for key in g64:
+        assert g32[key].dtype == np.float32, f"gradient {key} of the float32 network is {g32[key].dtype}"
+        _assert_close(f"float32 gradient {key}", g32[key], g64[key], FLOAT32_TOL)
+    for net in (net64, net32):
+        net.learn(X, Y, optimizer=optim.Adam(lr=0.01), epochs=1, shuffle=False)
+    for key, value in net64.params.items():
+        assert net32.params[key].dtype == np.float32, f"{key} is no longer float32 after learn"
+        _assert_close(f"float32 parameter {key} after a step", net32.params[key], value, FLOAT32_TOL)
+
+
+def check_entry_point(case):
+    """The layer's class is the registered one, and a third-party one comes from its ``jitbp`` entry point."""
+    layer = case.make()
+    info = registry().layers.get(layer.kind)
+    assert info is not None, f"layer {layer.kind!r} is not in the registry"
+    assert type(layer) is info.cls, f"{type(layer).__name__} is not the registered class {info.cls.__name__}"
+    if info.plugin in DEFAULT_PLUGINS:
+        return
+    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == info.plugin]
+    assert found, f"plugin {info.plugin!r} has no entry point in the {ENTRY_POINT_GROUP!r} group"
+    registered = []
+    found[0].load().register_layers(register=registered.append)
+    assert info.cls in registered, f"entry point {found[0].value!r} does not register {info.cls.__name__}"
+
+
+def check_config(case):
+    """``config()`` rebuilds an equivalent layer, and a saved network loads with the same output."""
+    layer = case.make()
+    config = layer.config()
+    json.dumps(config)
+    rebuilt = build_layer(layer.kind, **config)
+    assert rebuilt.config() == config, f"rebuilt config {rebuilt.config()} != {config}"
+    shapes = case.input_shapes
+    assert rebuilt.output_shape(shapes) == layer.output_shape(shapes), "rebuilt layer has another output shape"
+    inputs = [Input(shape) for shape in shapes]
+    net = Network(inputs, layer(*inputs))
+    X, _ = _data(net, 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.jitbp")
+        net.save(path)
+        np.testing.assert_array_equal(load(path).predict(X), net.predict(X), err_msg="saved and loaded net differs")
+
+
+def check_compiled_once(case):
+    """Kernels are module-level, cached, and compile once per dtype: not per batch size or optimizer."""
+    layer = case.make()
+    dispatchers = {"forward_kernel": layer.forward_kernel, "backward_kernel": layer.backward_kernel}
+    for attr, kernel in dispatchers.items():
+        func = kernel.py_func
+        assert func.__closure__ is None and "<locals>" not in func.__qualname__, (
+            f"{attr} {func.__qualname__} is a closure or nested function: Numba cannot cache it")
+        assert not isinstance(kernel._cache, NullCache), f"{attr} {func.__qualname__} needs @njit(cache=True)"
+
+    def train(batch, opt):
+        for dtype in (np.float64, np.float32):
+            net, _ = _network(case, dtype)
+            X, Y = _data(net, batch)
+            net.learn(X, Y, optimizer=opt, epochs=1, batch_size=None)
+            net.gradients(X, Y)
+            net.predict(X)
+
+    train(3, optim.SGD(lr=0.01))
+    counts = {attr: len(kernel.signatures) for attr, kernel in dispatchers.items()}
+    train(2, optim.Adam(lr=0.01))
+    train(5, optim.RMSprop(lr=0.01))
+    for attr, kernel in dispatchers.items():
+        assert len(kernel.signatures) == counts[attr], (
+            f"{attr} compiled again for another batch size or optimizer: signatures {kernel.signatures}")
+
+
+def _cache_report(module, qualname, config, input_shapes):
+    """Run a layer's kernels in both dtypes; ``{kernel: [cache hits, cache misses]}`` (child process side)."""
+    cls = importlib.import_module(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    layer = cls(**config)
+    for dtype in (np.float64, np.float32):
+        _kernel_pass(layer, input_shapes, 2, dtype)
+    return {kernel.py_func.__qualname__: [sum(kernel.stats.cache_hits.values()),
+                                          sum(kernel.stats.cache_misses.values())]
+            for kernel in (layer.forward_kernel, layer.backward_kernel)}
+
+
+def check_cached(case):
+    """A second process loads the compiled kernels from Numba's on-disk cache instead of compiling."""
+    layer = case.make()
+    for dtype in (np.float64, np.float32):
+        _kernel_pass(layer, case.input_shapes, 2, dtype)
+    cls = type(layer)
+    code = ("import json, sys; from jitbp.testing import _cache_report; "
+            "print(json.dumps(_cache_report(*json.loads(sys.argv[1]))))")
+    payload = json.dumps([cls.__module__, cls.__qualname__, layer.config(), case.input_shapes])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, "-c", code, payload], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, f"second process failed:\n{done.stderr}"
+    for name, (hits, misses) in json.loads(done.stdout.splitlines()[-1]).items():
+        assert misses == 0 and hits >= 2, (
+            f"{name}: {misses} compilation(s) and {hits} cache hit(s) in a second process; "
+            "expected every signature (float32 and float64) from the cache")
+
+
+_CUDA_CHILD = """
+import json, sys
+import numpy as np
+import jitbp
+from jitbp.testing import LayerCase, _data, _network
+kind, args, kwargs, shapes = json.loads(sys.argv[1])
+case = LayerCase(kind, *args, input_shapes=shapes, **kwargs)
+cpu, _ = _network(case)
+gpu = jitbp.Network(cpu.inputs, cpu.output, device="cuda")
+X, Y = _data(cpu, 3)
+report = {"predict": [gpu.predict(X).tolist(), cpu.predict(X).tolist()]}
+for key, g in gpu.gradients(X, Y).items():
+    report["gradient " + key] = [g.tolist(), cpu.gradients(X, Y)[key].tolist()]
+print(json.dumps(report))
+"""
+
+
+def check_cuda(case):
+    """The layer's CUDA kernels agree with its CPU kernels under Numba's CUDA simulator."""
+    layer = case.make()
+    if layer.cuda_kernels is None:
+        raise unittest.SkipTest(f"layer {layer.kind!r} has no CUDA kernels (cuda_kernels is None)")
+    payload = json.dumps([case.kind, list(case.args), case.kwargs, case.input_shapes])
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, "-c", _CUDA_CHILD, payload], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, f"CUDA simulator run failed:\n{done.stderr}"
+    for name, (gpu, cpu) in json.loads(done.stdout.splitlines()[-1]).items():
+        _assert_close(f"CUDA {name}", np.array(gpu), np.array(cpu), 1e-9)
+
+
+CHECKS = (check_derivatives, check_fused_update, check_batch_of_one, check_fan_out, check_shared,
+          check_dtypes, check_entry_point, check_config, check_compiled_once, check_cached, check_cuda)
+
+
+def parametrize_with_checks(cases, expected_failures=None):
+    """``pytest.mark.parametrize("case, check", ...)`` over every check and case.
+
+    ``expected_failures`` maps a case id to ``{check name: reason}``; those cases are
+    marked ``xfail(strict=True)``, so an expected failure that passes is reported.
+    """
+    import pytest
+
+    expected_failures = expected_failures or {}
+    ids = [case.id for case in cases]
+    unknown = set(expected_failures) - set(ids)
+    if unknown:
+        raise KeyError(f"expected_failures names unknown case(s): {sorted(unknown)}")
+    names = {check.__name__ for check in CHECKS}
+    params = []
+    for case in cases:
+        reasons = expected_failures.get(case.id, {})
+        bad = set(reasons) - names
+        if bad:
+            raise KeyError(f"expected_failures for {case.id} names unknown check(s): {sorted(bad)}")
+        for check in CHECKS:
+            marks = [pytest.mark.xfail(reason=reasons[check.__name__], strict=True)] if check.__name__ in reasons else []
+            params.append(pytest.param(case, check, id=f"{case.id}-{check.__name__}", marks=marks))
+    return pytest.mark.parametrize("case, check", params)
