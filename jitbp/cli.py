@@ -1,5 +1,6 @@
 """The ``jitbp`` command: ``demo``, ``layers`` and ``plugins``."""
 import argparse
+import os
 import sys
 
 
@@ -16,14 +17,16 @@ def _layers(args):
 def _plugins(args):
     from .plugins import registry
 
+    reg = registry()
     failed = False
-    for name, info in sorted(registry().plugins.items()):
+    for name, info in sorted(reg.plugins.items()):
         if info.disabled:
             status = "disabled"
         elif info.error:
             status, failed = f"FAILED: {info.error}", True
         else:
-            status = ", ".join(info.layers) or "(no layers)"
+            status = ", ".join(kind + (" (cuda)" if reg.layers[kind].has_cuda else "")
+                               for kind in info.layers) or "(no layers)"
         print(f"{name} {info.version}: {status}")
     return 1 if failed and args.strict else 0
 
@@ -34,8 +37,19 @@ def _demo(args):
     main(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
 
 
+def _disable(names):
+    """Add ``names`` to the disabled plugins of this process and rediscover plugins."""
+    from .plugins import DISABLE_ENV, reload
+
+    current = [n for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()]
+    os.environ[DISABLE_ENV] = ",".join(current + names)
+    reload()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="jitbp", description=__doc__)
+    parser.add_argument("--disable", action="append", default=[], metavar="PLUGIN",
+                        help="skip this third-party plugin (repeatable; like JITBP_DISABLE_PLUGINS)")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="train an MLP on the digits dataset and print its accuracy")
     demo.add_argument("--epochs", type=int, default=30)
@@ -47,6 +61,8 @@ def main(argv=None):
     plugins.add_argument("--strict", action="store_true", help="exit 1 if a plugin failed to load")
     plugins.set_defaults(run=_plugins)
     args = parser.parse_args(argv)
+    if args.disable:
+        _disable(args.disable)
     return args.run(args) or 0
 
 

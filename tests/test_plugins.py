@@ -1,0 +1,166 @@
+"""Plugin discovery and isolation: real entry points from a temporary dist-info directory."""
+import pathlib
+import textwrap
+
+import numpy as np
+import pytest
+
+import jitbp
+from jitbp import cli, plugins
+
+GOOD = '''
+from numba import njit
+import jitbp
+from jitbp.hookspecs import hookimpl
+
+@njit(cache=True)
+def twice_forward(xs, params, y, ws):
+    y[:] = 2.0 * xs[0]
+
+@njit(cache=True)
+def twice_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+    dxs[0][:] = 2.0 * dy
+
+class Twice(jitbp.Layer):
+    kind = "twice"
+    description = "y = 2 x"
+    forward_kernel, backward_kernel = twice_forward, twice_backward
+
+@hookimpl
+def register_layers(register):
+    register(Twice)
+'''
+
+BROKEN = {
+    "broken_import": ("import no_such_module_anywhere\n", "import failed", "no_such_module_anywhere"),
+    "not_a_layer": ("from jitbp.hookspecs import hookimpl\n"
+                    "@hookimpl\ndef register_layers(register):\n    register(object)\n",
+                    "register() takes a jitbp.Layer subclass", None),
+    "no_kernels": ("import jitbp\nfrom jitbp.hookspecs import hookimpl\n"
+                   "class Plain(jitbp.Layer):\n    kind = 'plain'\n"
+                   "    forward_kernel = backward_kernel = staticmethod(lambda *a: None)\n"
+                   "@hookimpl\ndef register_layers(register):\n    register(Plain)\n",
+                   "forward_kernel must be a Numba-jitted function", "plain"),
+    "duplicate": ("from jitbp.hookspecs import hookimpl\nfrom jitbp.layers.dense import Dense\n"
+                  "class Again(Dense):\n    pass\n"
+                  "@hookimpl\ndef register_layers(register):\n    register(Again)\n",
+                  "layer 'dense' is already registered by 'jitbp.layers.dense'", None),
+}
+
+
+def install(site, name, source, version="1.2.3"):
+    """A module ``name`` plus a dist-info directory naming it in the ``jitbp`` entry-point group."""
+    (site / f"{name}.py").write_text(textwrap.dedent(source))
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[jitbp]\n{name} = {name}\n")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A site directory on sys.path; the registry is rebuilt before and after the test."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
+    plugins.reload()
+    try:
+        yield tmp_path
+    finally:
+        plugins.reload()
+
+
+@pytest.fixture
+def broken_site(site):
+    install(site, "good_plugin", GOOD)
+    for name, (source, _, _) in BROKEN.items():
+        install(site, name, source)
+    return site
+
+
+def test_good_plugin_is_found_through_its_entry_point_and_trains(site):
+    install(site, "good_plugin", GOOD)
+    info = jitbp.available_layers()["twice"]
+    assert (info["plugin"], info["version"], info["cuda"]) == ("good_plugin", "1.2.3", False)
+    net = jitbp.Sequential(jitbp.layer("dense", 2, 1, seed=0), jitbp.layer("twice"))
+    X, Y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [-1.0]])
+    history = net.learn(X, Y, optimizer=jitbp.SGD(lr=0.05), epochs=20)
+    assert history[-1] < history[0]
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_plugin_is_reported_by_name_and_the_rest_load(broken_site, name):
+    _, reason, missing_layer = BROKEN[name]
+    registry = plugins.registry()
+    assert reason in registry.plugins[name].error
+    assert "twice" in registry.layers and "dense" in registry.layers
+    assert registry.layers["dense"].plugin == "jitbp.layers.dense"
+    if missing_layer:
+        assert missing_layer not in registry.layers
+
+
+def test_cli_lists_failures_by_name(broken_site, capsys):
+    assert cli.main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "good_plugin 1.2.3: twice" in out
+    for name, (_, reason, _) in BROKEN.items():
+        line = next(line for line in out.splitlines() if line.startswith(f"{name} "))
+        assert "FAILED" in line and reason in line
+    assert cli.main(["plugins", "--strict"]) == 1
+
+
+def test_cli_layers_shows_plugin_and_version(site, capsys):
+    install(site, "good_plugin", GOOD)
+    cli.main(["layers"])
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("twice "))
+    assert "good_plugin 1.2.3" in line and "y = 2 x" in line
+
+
+def test_plugin_disabled_by_environment(broken_site, monkeypatch):
+    monkeypatch.setenv(plugins.DISABLE_ENV, "good_plugin, broken_import")
+    plugins.reload()
+    registry = plugins.registry()
+    assert registry.plugins["good_plugin"].disabled and registry.plugins["broken_import"].disabled
+    assert "twice" not in registry.layers and not registry.plugins["broken_import"].error
+    with pytest.raises(KeyError, match="unknown layer 'twice'"):
+        jitbp.layer("twice")
+
+
+def test_plugin_disabled_by_cli_flag(site, monkeypatch, capsys):
+    install(site, "good_plugin", GOOD)
+    monkeypatch.setenv(plugins.DISABLE_ENV, "")
+    assert cli.main(["--disable", "good_plugin", "plugins"]) == 0
+    assert "good_plugin 1.2.3: disabled" in capsys.readouterr().out
+    assert "twice" not in jitbp.available_layers()
+
+
+def test_register_plugin_at_run_time_reports_contract_breaks():
+    class Bad:
+        @jitbp.hookspecs.hookimpl
+        def register_layers(self, register):
+            register(int)
+
+    registry = plugins.registry()
+    try:
+        info = registry.register_plugin(Bad(), name="bad-runtime")
+        assert "register() takes a jitbp.Layer subclass" in info.error
+    finally:
+        registry.unregister_plugin("bad-runtime")
+    assert "bad-runtime" not in registry.plugins
+
+
+def test_conv_plugin_comes_only_from_its_entry_point():
+    pytest.importorskip("jitbp_conv")
+    info = plugins.registry().plugins["conv"]
+    assert set(info.layers) == {"conv1d", "maxpool1d", "avgpool1d", "flatten"} and not info.error
+    assert not any(name.startswith("jitbp_conv") for name in plugins.DEFAULT_PLUGINS)
+    package = pathlib.Path(plugins.__file__).parent
+    assert not [path for path in package.rglob("*.py") if "jitbp_conv" in path.read_text()]
+
+
+def test_plugin_without_the_hook_is_reported(site):
+    install(site, "typo_plugin", "from jitbp.hookspecs import hookimpl\n"
+                                 "@hookimpl\ndef register_layer(register):\n    pass\n")
+    install(site, "good_plugin", GOOD)
+    registry = plugins.registry()
+    assert "register_layers" in registry.plugins["typo_plugin"].error
+    assert "twice" in registry.layers
