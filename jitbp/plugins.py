@@ -80,6 +80,12 @@ class Registry:
             except Exception as exc:  # a broken plugin must not stop the others
                 self.plugins[ep.name] = PluginInfo(ep.name, version, error=f"import failed: {exc!r}")
                 continue
+            hooks = sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or ())
+            if "register_layers" not in hooks:  # e.g. a misspelled hook: pluggy accepts it silently
+                self.manager.unregister(plugin)
+                self.plugins[ep.name] = PluginInfo(
+                    ep.name, version, error=f"implements no register_layers hook (found: {', '.join(hooks) or 'none'})")
+                continue
             self._versions[ep.name] = version
 
     def register_plugin(self, plugin, name, version="unknown"):
