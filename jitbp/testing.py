@@ -167,13 +167,15 @@ class _Kernels:
         self.layer.forward_kernel(self.xs, self.params, y, self.ws)
         return y
 
-    def backward(self, y):
-        """Input deltas and parameter gradients of ``sum(dy * y)`` (rule ACCUMULATE)."""
+    def backward(self, y, rule=kernels.ACCUMULATE, hyper=kernels.NO_HYPER, slots=1):
+        """Input deltas of ``sum(dy * y)`` and the optimizer states after ``rule``: with
+        ``ACCUMULATE``, the parameter gradients, reshaped like the parameters."""
         dxs = tuple(np.full_like(x, np.nan) for x in self.xs)
-        states = tuple(np.zeros((1, p.size), p.dtype) for p in self.params)
-        self.layer.backward_kernel(self.xs, y, self.dy, dxs, True, self.params, kernels.ACCUMULATE,
-                                   kernels.NO_HYPER, states, self.ws)
-        return dxs, tuple(s.reshape(p.shape) for s, p in zip(states, self.params))
+        states = tuple(np.zeros((slots, p.size), p.dtype) for p in self.params)
+        self.layer.backward_kernel(self.xs, y, self.dy, dxs, True, self.params, rule, hyper, states, self.ws)
+        if rule == kernels.ACCUMULATE:
+            states = tuple(s.reshape(p.shape) for s, p in zip(states, self.params))
+        return dxs, states
 
     def objective(self):
         return float(np.sum(self.dy * self.forward()))
@@ -420,21 +422,39 @@ def check_cached(case):
             "expected every signature (float32 and float64) from the cache")
 
 
-_CUDA_CHILD = """
-import json, sys
-import numpy as np
-import jitbp
-from jitbp.testing import LayerCase, _data, _network
-kind, args, kwargs, shapes = json.loads(sys.argv[1])
-case = LayerCase(kind, *args, input_shapes=shapes, **kwargs)
-cpu, _ = _network(case)
-gpu = jitbp.Network(cpu.inputs, cpu.output, device="cuda")
-X, Y = _data(cpu, 3)
-report = {"predict": [gpu.predict(X).tolist(), cpu.predict(X).tolist()]}
-for key, g in gpu.gradients(X, Y).items():
-    report["gradient " + key] = [g.tolist(), cpu.gradients(X, Y)[key].tolist()]
-print(json.dumps(report))
-"""
+def _cuda_report(kind, args, kwargs, input_shapes):
+    """``{name: [cuda result, cpu result]}`` for one layer's kernels run on the same arrays
+    (child process side, under ``NUMBA_ENABLE_CUDASIM=1``): forward, then backward with
+    the ACCUMULATE rule (gradients) and with SGD momentum (fused update)."""
+    import pkgutil
+
+    from .cuda.api import cuda
+
+    case = LayerCase(kind, *args, input_shapes=input_shapes, **kwargs)
+    layer = case.make()
+    launchers = pkgutil.resolve_name(layer.cuda_kernels)
+    sgd = optim.SGD(lr=0.1, momentum=0.9)
+    report = {}
+    for label, rule, hyper in (("gradient", kernels.ACCUMULATE, kernels.NO_HYPER),
+                               ("SGD momentum update", sgd.rule, sgd.hyper(1))):
+        cpu = _Kernels(layer, input_shapes, batch=2, dtype=np.float64)
+        device = {name: tuple(cuda.to_device(a) for a in arrays)
+                  for name, arrays in (("xs", cpu.xs), ("params", cpu.params), ("ws", cpu.ws))}
+        y = cuda.to_device(np.full(cpu.y_shape, np.nan))
+        launchers.forward(device["xs"], device["params"], y, device["ws"])
+        dxs = tuple(cuda.to_device(np.full_like(x, np.nan)) for x in cpu.xs)
+        states = tuple(cuda.to_device(np.zeros((1, p.size))) for p in cpu.params)
+        launchers.backward(device["xs"], y, cuda.to_device(cpu.dy), dxs, True, device["params"], rule,
+                           cuda.to_device(hyper), states, device["ws"])
+        y_cpu = cpu.forward()
+        dxs_cpu, states_cpu = cpu.backward(y_cpu, rule, hyper)
+        report["forward"] = [y.copy_to_host().tolist(), y_cpu.tolist()]
+        for k, (dx, dx_cpu) in enumerate(zip(dxs, dxs_cpu)):
+            report[f"input delta {k}"] = [dx.copy_to_host().tolist(), dx_cpu.tolist()]
+        for key, state, state_cpu, p, p_cpu in zip(layer.params, states, states_cpu, device["params"], cpu.params):
+            report[f"{label} state of {key}"] = [state.copy_to_host().ravel().tolist(), state_cpu.ravel().tolist()]
+            report[f"{label}: {key} after"] = [p.copy_to_host().tolist(), p_cpu.tolist()]
+    return report
 
 
 def check_cuda(case):
@@ -442,9 +462,11 @@ def check_cuda(case):
     layer = case.make()
     if layer.cuda_kernels is None:
         raise unittest.SkipTest(f"layer {layer.kind!r} has no CUDA kernels (cuda_kernels is None)")
+    code = ("import json, sys; from jitbp.testing import _cuda_report; "
+            "print(json.dumps(_cuda_report(*json.loads(sys.argv[1]))))")
     payload = json.dumps([case.kind, list(case.args), case.kwargs, case.input_shapes])
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=os.pathsep.join(sys.path))
-    done = subprocess.run([sys.executable, "-c", _CUDA_CHILD, payload], capture_output=True, text=True, env=env)
+    done = subprocess.run([sys.executable, "-c", code, payload], capture_output=True, text=True, env=env)
     assert done.returncode == 0, f"CUDA simulator run failed:\n{done.stderr}"
     for name, (gpu, cpu) in json.loads(done.stdout.splitlines()[-1]).items():
         _assert_close(f"CUDA {name}", np.array(gpu), np.array(cpu), 1e-9)
