@@ -24,15 +24,16 @@ class DivergenceError(FloatingPointError):
     was. A weight or optimizer slot is not finite while the loss stays finite (for
     instance an inf weight hidden behind a saturated sigmoid): checking every weight on
     every step would cost as much as the update itself, so parameters and optimizer
-    state are verified, and copied into a checkpoint, only once every ``CHECK_BATCHES``
-    batches (at an epoch boundary) and when ``learn`` ends; ``batch`` is then ``None``
-    and both are restored from that checkpoint.
+    state are verified, and copied into a checkpoint, at the first epoch boundary after
+    every ``jitbp.divergence.CHECK_SAMPLES`` (512) samples and when ``learn`` ends;
+    ``batch`` is then ``None`` and both are restored from that checkpoint.
 
     Trade-off: the checkpoint keeps one extra copy of the parameters and of the
     optimizer's slots, (1 + slots) x the parameter bytes (SGD 1x, SGD with momentum,
     RMSprop and Adagrad 2x, Adam 3x), allocated once per ``learn`` call; each check is
-    one summing pass and one copy over them. Recovery may go back up to
-    ``CHECK_BATCHES`` batches.
+    one summing pass and one copy over them (about what one or two samples' steps
+    cost). Recovery may go back up to 512 samples' worth of epochs (one epoch when an
+    epoch has 512 samples or more).
 
     Attributes: ``epoch`` (1-based epoch where it was found), ``batch`` (1-based, or
     ``None``), ``restored_epoch`` (epochs of this ``learn`` call the parameters now

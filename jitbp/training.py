@@ -37,7 +37,7 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     rng = np.random.default_rng(seed)
     engine = net.engine
     updates = engine.optimizer_updates(optimizer)
-    checkpoint = Checkpoint(net, optimizer, math.ceil(n / size))
+    checkpoint = Checkpoint(net, optimizer, n)
     history, best, stale = [], math.inf, 0
     for epoch in range(epochs):
         order = rng.permutation(n) if shuffle and size < n else None
@@ -45,7 +45,8 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
         if failed_batch is not None:
             raise checkpoint.loss_diverged(epoch, failed_batch, value, history)
         history.append(total)
-        checkpoint.after_epoch(epoch + 1, history)
+        if epoch + 1 == checkpoint.due:
+            checkpoint.verify(epoch + 1, history)
         if tol is not None:
             if best - total > tol:
                 best, stale = total, 0
@@ -53,5 +54,5 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
                 stale += 1
                 if stale >= patience:
                     break
-    checkpoint.after_epoch(len(history), history, last=True)
+    checkpoint.verify(len(history), history)
     return history
