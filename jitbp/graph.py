@@ -1,4 +1,8 @@
 """Graph construction: ``Input`` nodes and the nodes layer calls return."""
+import numbers
+
+import numpy as np
+
 from .errors import ShapeError
 
 
@@ -21,12 +25,12 @@ class Node:
 
 def Input(shape):
     """A network input holding samples of ``shape`` (an int for flat features)."""
-    if isinstance(shape, int) and not isinstance(shape, bool):
+    if isinstance(shape, numbers.Integral):
         shape = (shape,)
-    try:
-        shape = tuple(int(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"Input shape must be an int or a tuple of ints, got {shape!r}") from None
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_)) for s in shape):
+        raise TypeError(f"Input shape must be an int or a tuple of ints, got {shape!r}")
+    shape = tuple(int(s) for s in shape)
     if not shape or any(s < 1 for s in shape):
         raise ValueError(f"Input shape must be positive, got {shape}")
     return Node(shape)
