@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from . import kernels
+from .capture import CapturedEpoch
 
 
 class Buffers:
@@ -25,6 +26,8 @@ class Buffers:
             for node in net.calls
         ]
         self._scratch = {}
+        #: Packed views of these buffers kept by other runners (the captured epoch).
+        self.extra = {}
 
     def scratch(self, call, slot, shape, dtype):
         """A private delta buffer for input ``slot`` of call ``call``."""
@@ -43,6 +46,10 @@ class OptimizerUpdates:
         self._grads = {id(layer): [np.zeros_like(p) for p in layer.params.values()]
                        for layer in net.shared_layers}
         self._pending = set()
+
+    def shared_grads(self):
+        """Gradient arrays of the shared layers, in ``net.shared_layers`` order."""
+        return [self._grads[id(layer)] for layer in self.net.shared_layers]
 
     def before(self, node):
         layer = node.layer
@@ -92,6 +99,7 @@ class Engine:
     def __init__(self, net):
         self.net = net
         self._buffers = {}
+        self._captured = {}
 
     def buffers(self, batch):
         bufs = self._buffers.get(batch)
@@ -105,12 +113,19 @@ class Engine:
         """The updater that applies ``optimizer`` inside the backward kernels."""
         return OptimizerUpdates(self.net, optimizer)
 
-    def train_epoch(self, inputs, target, order, size, loss, updates):
+    def train_epoch(self, inputs, target, order, size, loss, updates, capture=False):
         """One epoch of steps on batches of ``size`` (rows ``order``, or in sequence).
 
         Returns ``(epoch_loss, None, None)``, or ``(partial, batch_index, value)`` when
-        a batch's loss is not finite: that batch is left unapplied.
+        a batch's loss is not finite: that batch is left unapplied. With ``capture``
+        the epoch runs as one compiled function (:mod:`jitbp.capture`) when it can.
         """
+        if capture:
+            captured = self.captured(loss)
+            result = captured and captured.run(self, inputs, target, order, size, updates.optimizer,
+                                               updates.shared_grads())
+            if result is not None:
+                return result
         n = len(target)
         total = 0.0
         for k, start in enumerate(range(0, n, size)):
@@ -128,6 +143,13 @@ class Engine:
             self.backward(bufs, tape, updates)
             total += value * (stop - start) / n if loss.mean else value
         return total, None, None
+
+    def captured(self, loss):
+        """The compiled epoch for ``loss`` on this graph, built once; ``None`` if a kernel
+        cannot be imported by name."""
+        if loss.name not in self._captured:
+            self._captured[loss.name] = CapturedEpoch.build(self.net, loss)
+        return self._captured[loss.name]
 
     def to_host(self, array):
         """``array`` as a NumPy array (the CPU engine's arrays already are)."""

@@ -18,57 +18,50 @@ ACCUMULATE, SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3, 4
 SGD_LR, SGD_MOMENTUM, SGD_DAMPENING, SGD_NESTEROV, SGD_WD, SGD_FIRST = range(6)
 ADAM_LR, ADAM_B1, ADAM_B2, ADAM_EPS, ADAM_WD, ADAM_BC1, ADAM_BC2_SQRT = range(7)
 RMS_LR, RMS_ALPHA, RMS_EPS, RMS_WD = range(4)
-ADAGRAD_CLR, ADAGRAD_EPS, ADAGRAD_WD = range(3)
+ADAGRAD_CLR, ADAGRAD_EPS, ADAGRAD_WD, ADAGRAD_LR, ADAGRAD_LR_DECAY = range(5)
 
 NO_STATE = np.zeros((0, 0))
 NO_HYPER = np.zeros(0)
 
 
+# Each rule is a scalar function of (param, grad, its state slots, constants) returning
+# the new values; `updated` feeds it one element, `update_row` a whole row with the
+# constants hoisted into registers so the loop vectorizes.
+
+
 @njit(cache=True, inline="always")
-def _sgd(p, g, state, i, hyper):
-    if hyper[SGD_WD] != 0.0:
-        g = g + hyper[SGD_WD] * p
-    momentum = hyper[SGD_MOMENTUM]
+def _sgd(p, g, buf, lr, momentum, dampening, nesterov, wd, first):
+    if wd != 0.0:
+        g = g + wd * p
     if momentum != 0.0:
-        if hyper[SGD_FIRST] != 0.0:
-            state[0, i] = g
-        else:
-            state[0, i] = momentum * state[0, i] + (1.0 - hyper[SGD_DAMPENING]) * g
-        buf = state[0, i]
-        if hyper[SGD_NESTEROV] != 0.0:
-            g = g + momentum * buf
-        else:
-            g = buf
-    return p - hyper[SGD_LR] * g
+        buf = g if first else momentum * buf + (1.0 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    return p - lr * g, buf
 
 
 @njit(cache=True, inline="always")
-def _adam(p, g, state, i, hyper):
-    if hyper[ADAM_WD] != 0.0:
-        g = g + hyper[ADAM_WD] * p
-    b1 = hyper[ADAM_B1]
-    b2 = hyper[ADAM_B2]
-    state[0, i] = state[0, i] + (1.0 - b1) * (g - state[0, i])
-    state[1, i] = b2 * state[1, i] + (1.0 - b2) * g * g
-    denom = np.sqrt(state[1, i]) / hyper[ADAM_BC2_SQRT] + hyper[ADAM_EPS]
-    return p - (hyper[ADAM_LR] / hyper[ADAM_BC1]) * (state[0, i] / denom)
+def _adam(p, g, m, v, lr, b1, b2, eps, wd, bc1, bc2_sqrt):
+    if wd != 0.0:
+        g = g + wd * p
+    m = m + (1.0 - b1) * (g - m)
+    v = b2 * v + (1.0 - b2) * g * g
+    return p - (lr / bc1) * (m / (np.sqrt(v) / bc2_sqrt + eps)), m, v
 
 
 @njit(cache=True, inline="always")
-def _rmsprop(p, g, state, i, hyper):
-    if hyper[RMS_WD] != 0.0:
-        g = g + hyper[RMS_WD] * p
-    alpha = hyper[RMS_ALPHA]
-    state[0, i] = alpha * state[0, i] + (1.0 - alpha) * g * g
-    return p - hyper[RMS_LR] * (g / (np.sqrt(state[0, i]) + hyper[RMS_EPS]))
+def _rmsprop(p, g, v, lr, alpha, eps, wd):
+    if wd != 0.0:
+        g = g + wd * p
+    v = alpha * v + (1.0 - alpha) * g * g
+    return p - lr * (g / (np.sqrt(v) + eps)), v
 
 
 @njit(cache=True, inline="always")
-def _adagrad(p, g, state, i, hyper):
-    if hyper[ADAGRAD_WD] != 0.0:
-        g = g + hyper[ADAGRAD_WD] * p
-    state[0, i] = state[0, i] + g * g
-    return p - hyper[ADAGRAD_CLR] * (g / (np.sqrt(state[0, i]) + hyper[ADAGRAD_EPS]))
+def _adagrad(p, g, s, clr, eps, wd):
+    if wd != 0.0:
+        g = g + wd * p
+    s = s + g * g
+    return p - clr * (g / (np.sqrt(s) + eps)), s
 
 
 @njit(cache=True, inline="always")
@@ -78,21 +71,82 @@ def updated(rule, p, g, state, i, hyper):
     ``state`` is the optimizer's (slots, param.size) array for this parameter.
     """
     if rule == SGD:
-        return _sgd(p, g, state, i, hyper)
+        buf = state[0, i] if state.shape[0] else 0.0
+        p, buf = _sgd(p, g, buf, hyper[SGD_LR], hyper[SGD_MOMENTUM], hyper[SGD_DAMPENING],
+                      hyper[SGD_NESTEROV] != 0.0, hyper[SGD_WD], hyper[SGD_FIRST] != 0.0)
+        if state.shape[0]:
+            state[0, i] = buf
+        return p
     if rule == ADAM:
-        return _adam(p, g, state, i, hyper)
+        p, state[0, i], state[1, i] = _adam(p, g, state[0, i], state[1, i], hyper[ADAM_LR], hyper[ADAM_B1],
+                                            hyper[ADAM_B2], hyper[ADAM_EPS], hyper[ADAM_WD],
+                                            hyper[ADAM_BC1], hyper[ADAM_BC2_SQRT])
+        return p
     if rule == RMSPROP:
-        return _rmsprop(p, g, state, i, hyper)
+        p, state[0, i] = _rmsprop(p, g, state[0, i], hyper[RMS_LR], hyper[RMS_ALPHA], hyper[RMS_EPS],
+                                  hyper[RMS_WD])
+        return p
     if rule == ADAGRAD:
-        return _adagrad(p, g, state, i, hyper)
+        p, state[0, i] = _adagrad(p, g, state[0, i], hyper[ADAGRAD_CLR], hyper[ADAGRAD_EPS], hyper[ADAGRAD_WD])
+        return p
     state[0, i] += g
     return p
+
+
+@njit(cache=True, inline="always")
+def update_row(rule, p, g, state, offset, hyper):
+    """Apply ``rule`` to the 1-D slice ``p`` (flat indices ``offset...``) with gradients ``g``."""
+    m = p.size
+    if rule == SGD:
+        lr, momentum, wd = hyper[SGD_LR], hyper[SGD_MOMENTUM], hyper[SGD_WD]
+        if momentum == 0.0 and wd == 0.0:
+            for k in range(m):
+                p[k] = p[k] - lr * g[k]
+            return
+        dampening, nesterov, first = hyper[SGD_DAMPENING], hyper[SGD_NESTEROV] != 0.0, hyper[SGD_FIRST] != 0.0
+        if momentum == 0.0:
+            for k in range(m):
+                p[k] = _sgd(p[k], g[k], 0.0, lr, momentum, dampening, nesterov, wd, first)[0]
+            return
+        buf = state[0, offset:offset + m]
+        for k in range(m):
+            p[k], buf[k] = _sgd(p[k], g[k], buf[k], lr, momentum, dampening, nesterov, wd, first)
+    elif rule == ADAM:
+        lr, b1, b2, eps = hyper[ADAM_LR], hyper[ADAM_B1], hyper[ADAM_B2], hyper[ADAM_EPS]
+        wd, bc1, bc2_sqrt = hyper[ADAM_WD], hyper[ADAM_BC1], hyper[ADAM_BC2_SQRT]
+        mean, var = state[0, offset:offset + m], state[1, offset:offset + m]
+        for k in range(m):
+            p[k], mean[k], var[k] = _adam(p[k], g[k], mean[k], var[k], lr, b1, b2, eps, wd, bc1, bc2_sqrt)
+    elif rule == RMSPROP:
+        lr, alpha, eps, wd = hyper[RMS_LR], hyper[RMS_ALPHA], hyper[RMS_EPS], hyper[RMS_WD]
+        var = state[0, offset:offset + m]
+        for k in range(m):
+            p[k], var[k] = _rmsprop(p[k], g[k], var[k], lr, alpha, eps, wd)
+    elif rule == ADAGRAD:
+        clr, eps, wd = hyper[ADAGRAD_CLR], hyper[ADAGRAD_EPS], hyper[ADAGRAD_WD]
+        total = state[0, offset:offset + m]
+        for k in range(m):
+            p[k], total[k] = _adagrad(p[k], g[k], total[k], clr, eps, wd)
+    else:
+        acc = state[0, offset:offset + m]
+        for k in range(m):
+            acc[k] += g[k]
+
+
+@njit(cache=True)
+def hyper_at(rule, base, step, out):
+    """Write into ``out`` the hyper-parameters of ``rule`` at ``step`` (1-based) from ``base``."""
+    out[:] = base
+    if rule == SGD:
+        out[SGD_FIRST] = 1.0 if step == 1 else 0.0
+    elif rule == ADAM:
+        out[ADAM_BC1] = 1.0 - base[ADAM_B1] ** step
+        out[ADAM_BC2_SQRT] = np.sqrt(1.0 - base[ADAM_B2] ** step)
+    elif rule == ADAGRAD:
+        out[ADAGRAD_CLR] = base[ADAGRAD_LR] / (1.0 + (step - 1) * base[ADAGRAD_LR_DECAY])
 
 
 @njit(cache=True)
 def apply_gradient(rule, param, grad, state, hyper):
     """Apply ``rule`` to every element of ``param`` from a gradient buffer (shared params)."""
-    p = param.reshape(-1)
-    g = grad.reshape(-1)
-    for i in range(p.size):
-        p[i] = updated(rule, p[i], g[i], state, i, hyper)
+    update_row(rule, param.reshape(-1), grad.reshape(-1), state, 0, hyper)

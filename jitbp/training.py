@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from . import checks
+from .capture import CAPTURE_MIN_STEPS, capture_mode
 from .divergence import Checkpoint
 from .losses import get_loss
 from .optim import SGD
@@ -37,11 +38,13 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     rng = np.random.default_rng(seed)
     engine = net.engine
     updates = engine.optimizer_updates(optimizer)
+    mode = capture_mode()
+    capture = mode == "always" or (mode == "auto" and epochs * -(-n // size) >= CAPTURE_MIN_STEPS)
     checkpoint = Checkpoint(net, optimizer, n)
     history, best, stale = [], math.inf, 0
     for epoch in range(epochs):
         order = rng.permutation(n) if shuffle and size < n else None
-        total, failed_batch, value = engine.train_epoch(inputs, target, order, size, loss, updates)
+        total, failed_batch, value = engine.train_epoch(inputs, target, order, size, loss, updates, capture)
         if failed_batch is not None:
             raise checkpoint.loss_diverged(epoch, failed_batch, value, history)
         history.append(total)

@@ -3,26 +3,24 @@ import numpy as np
 from numba import njit
 
 from ..hookspecs import hookimpl
-from ..kernels import updated
+from ..kernels import update_row, updated
 from ..layer import Layer, check_param, check_size
 
-#: Below this many multiply-adds per call, plain loops beat a BLAS call's overhead.
-BLAS_MIN_WORK = 32768
+#: Below this many weights, plain loops beat a BLAS call's overhead.
+BLAS_MIN_WEIGHTS = 4096
+#: Up to this many samples, backward streams W once: input delta, gradient row and
+#: update per row of W. Larger batches use BLAS tiles.
+STREAM_MAX_BATCH = 4
 #: Gradient rows computed per BLAS tile: about 256 KiB of float64, so a tile is
 #: updated while it is still in cache.
 TILE_ELEMENTS = 32768
 
 
 @njit(cache=True, inline="always")
-def _uses_blas(n, n_in, n_out):
-    return n > 2 and n * n_in * n_out >= BLAS_MIN_WORK
-
-
-@njit(cache=True, inline="always")
 def _forward(x, W, b, y, has_bias):
     n, n_in = x.shape
     n_out = W.shape[0]
-    if _uses_blas(n, n_in, n_out):
+    if n_in * n_out >= BLAS_MIN_WEIGHTS:
         np.dot(x, W.T, y)
     else:
         for s in range(n):
@@ -38,35 +36,54 @@ def _forward(x, W, b, y, has_bias):
 
 
 @njit(cache=True, inline="always")
-def _input_delta(dy, W, dx):
-    n, n_out = dy.shape
-    n_in = W.shape[1]
-    if _uses_blas(n, n_in, n_out):
-        np.dot(dy, W, dx)
-        return
-    dx[:] = 0.0
-    for s in range(n):
-        for o in range(n_out):
-            d = dy[s, o]
+def _backward_small(x, dy, W, dx, need_dx, rule, hyper, state):
+    """Element by element, without array views: the fastest form for tiny layers."""
+    n, n_in = x.shape
+    if need_dx:
+        for s in range(n):
             for j in range(n_in):
-                dx[s, j] += d * W[o, j]
+                dx[s, j] = 0.0
+    for o in range(W.shape[0]):
+        for j in range(n_in):
+            g = 0.0
+            for s in range(n):
+                g += dy[s, o] * x[s, j]
+                if need_dx:
+                    dx[s, j] += dy[s, o] * W[o, j]
+            W[o, j] = updated(rule, W[o, j], g, state, o * n_in + j, hyper)
 
 
 @njit(cache=True, inline="always")
-def _update_weights(x, dy, W, rule, hyper, state, tile, dy_t):
+def _backward_streaming(x, dy, W, dx, need_dx, rule, hyper, state, row):
+    """One pass over W: each row feeds the input delta before it is updated."""
     n, n_in = x.shape
-    n_out = W.shape[0]
-    if not _uses_blas(n, n_in, n_out):
-        row = tile[0]
-        for o in range(n_out):
-            row[:] = 0.0
-            for s in range(n):
-                d = dy[s, o]
+    if need_dx:
+        dx[:, :] = 0.0
+    for o in range(W.shape[0]):
+        w = W[o]
+        for s in range(n):
+            d = dy[s, o]
+            if need_dx:
+                delta = dx[s]
                 for j in range(n_in):
-                    row[j] += d * x[s, j]
-            for j in range(n_in):
-                W[o, j] = updated(rule, W[o, j], row[j], state, o * n_in + j, hyper)
-        return
+                    delta[j] += d * w[j]
+            xs = x[s]
+            if s == 0:
+                for j in range(n_in):
+                    row[j] = d * xs[j]
+            else:
+                for j in range(n_in):
+                    row[j] += d * xs[j]
+        update_row(rule, w, row, state, o * n_in, hyper)
+
+
+@njit(cache=True, inline="always")
+def _backward_tiled(x, dy, W, dx, need_dx, rule, hyper, state, tile, dy_t):
+    """Input delta by one GEMM with the old W, then W updated one gradient tile at a time."""
+    n_in = x.shape[1]
+    n_out = W.shape[0]
+    if need_dx:
+        np.dot(dy, W, dx)
     dy_t[:, :] = dy.T
     rows = tile.shape[0]
     for o0 in range(0, n_out, rows):
@@ -74,18 +91,35 @@ def _update_weights(x, dy, W, rule, hyper, state, tile, dy_t):
         g = tile[: o1 - o0]
         np.dot(dy_t[o0:o1], x, g)
         for o in range(o0, o1):
-            for j in range(n_in):
-                W[o, j] = updated(rule, W[o, j], g[o - o0, j], state, o * n_in + j, hyper)
+            update_row(rule, W[o], g[o - o0], state, o * n_in, hyper)
 
 
 @njit(cache=True, inline="always")
-def _update_bias(dy, b, rule, hyper, state):
+def _backward(x, dy, W, dx, need_dx, rule, hyper, state, ws):
+    n, n_in = x.shape
+    if n_in * W.shape[0] < BLAS_MIN_WEIGHTS:
+        _backward_small(x, dy, W, dx, need_dx, rule, hyper, state)
+    elif n <= STREAM_MAX_BATCH:
+        _backward_streaming(x, dy, W, dx, need_dx, rule, hyper, state, ws[0][0])
+    else:
+        _backward_tiled(x, dy, W, dx, need_dx, rule, hyper, state, ws[0], ws[1])
+
+
+@njit(cache=True, inline="always")
+def _update_bias(dy, b, rule, hyper, state, grad):
     n, n_out = dy.shape
-    for o in range(n_out):
-        g = 0.0
-        for s in range(n):
-            g += dy[s, o]
-        b[o] = updated(rule, b[o], g, state, o, hyper)
+    if n_out < BLAS_MIN_WEIGHTS:
+        for o in range(n_out):
+            g = 0.0
+            for s in range(n):
+                g += dy[s, o]
+            b[o] = updated(rule, b[o], g, state, o, hyper)
+        return
+    grad[:] = 0.0
+    for s in range(n):
+        for o in range(n_out):
+            grad[o] += dy[s, o]
+    update_row(rule, b, grad, state, 0, hyper)
 
 
 @njit(cache=True)
@@ -96,10 +130,8 @@ def dense_forward(xs, params, y, ws):
 @njit(cache=True)
 def dense_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     W, b = params
-    if need_dx:
-        _input_delta(dy, W, dxs[0])
-    _update_weights(xs[0], dy, W, rule, hyper, states[0], ws[0], ws[1])
-    _update_bias(dy, b, rule, hyper, states[1])
+    _backward(xs[0], dy, W, dxs[0], need_dx, rule, hyper, states[0], ws)
+    _update_bias(dy, b, rule, hyper, states[1], ws[2][0])
 
 
 @njit(cache=True)
@@ -110,10 +142,7 @@ def dense_nobias_forward(xs, params, y, ws):
 
 @njit(cache=True)
 def dense_nobias_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
-    W = params[0]
-    if need_dx:
-        _input_delta(dy, W, dxs[0])
-    _update_weights(xs[0], dy, W, rule, hyper, states[0], ws[0], ws[1])
+    _backward(xs[0], dy, params[0], dxs[0], need_dx, rule, hyper, states[0], ws)
 
 
 class Dense(Layer):
@@ -122,6 +151,7 @@ class Dense(Layer):
     kind = "dense"
     description = "fully connected: y = x @ W.T + b, W (n_out, n_in), b (n_out,)"
     forward_kernel, backward_kernel = dense_forward, dense_backward
+    cuda_kernels = "jitbp.cuda.dense"
 
     def __init__(self, n_in, n_out, bias=True, W=None, b=None, seed=None, name=None):
         super().__init__(name=name)
@@ -149,7 +179,7 @@ class Dense(Layer):
 
     def workspace_shapes(self, batch, input_shapes):
         rows = max(1, min(self.n_out, TILE_ELEMENTS // self.n_in))
-        return ((rows, self.n_in), (self.n_out, batch))
+        return ((rows, self.n_in), (self.n_out, batch), (1, self.n_out))
 
     def config(self):
         return {"n_in": self.n_in, "n_out": self.n_out, "bias": self.bias}
