@@ -1,0 +1,113 @@
+"""Loss kernels on the device: each writes dL/d(output) and per-sample partial sums,
+then one block adds the partials into a scalar that is copied to the host.
+
+Same formulas as :mod:`jitbp.losses`.
+"""
+import math
+
+import numpy as np
+
+from ..losses import BCE_EPS, BCE_LOG_FLOOR
+from .api import cuda
+from .launch import grid, rows
+
+SQUARED, ABSOLUTE, BCE = range(3)
+#: name: (pointwise kind, delta coefficient, whether the loss averages over all elements,
+#: factor on the summed partials)
+POINTWISE = {
+    "sse": (SQUARED, 2.0, False, 1.0),
+    "half_sse": (SQUARED, 1.0, False, 0.5),
+    "mse": (SQUARED, 2.0, True, 1.0),
+    "mae": (ABSOLUTE, 1.0, True, 1.0),
+    "bce": (BCE, 1.0, True, 1.0),
+}
+#: Most threads of the single block that sums the partials (a power of two).
+REDUCE_THREADS = 256
+
+
+@cuda.jit
+def _pointwise(kind, coef, scale, yhat, target, delta, partials):
+    s = cuda.grid(1)
+    if s >= yhat.shape[0]:
+        return
+    total = 0.0
+    for j in range(yhat.shape[1]):
+        p = yhat[s, j]
+        t = target[s, j]
+        if kind == BCE:
+            log_p = max(math.log(p), BCE_LOG_FLOOR) if p > 0.0 else BCE_LOG_FLOOR
+            log_q = max(math.log(1.0 - p), BCE_LOG_FLOOR) if p < 1.0 else BCE_LOG_FLOOR
+            total -= t * log_p + (1.0 - t) * log_q
+            delta[s, j] = (p - t) / max((1.0 - p) * p, BCE_EPS) * scale
+        else:
+            e = p - t
+            if kind == SQUARED:
+                total += e * e
+                delta[s, j] = coef * e * scale
+            else:
+                total += abs(e)
+                delta[s, j] = (1.0 if e > 0.0 else (-1.0 if e < 0.0 else 0.0)) * scale
+    partials[s] = total
+
+
+@cuda.jit
+def _cross_entropy(logits, labels, delta, partials):
+    s = cuda.grid(1)
+    n, classes = logits.shape
+    if s >= n:
+        return
+    top = logits[s, 0]
+    for j in range(1, classes):
+        top = max(top, logits[s, j])
+    norm = 0.0
+    for j in range(classes):
+        norm += math.exp(logits[s, j] - top)
+    log_norm = top + math.log(norm)
+    partials[s] = log_norm - logits[s, labels[s]]
+    for j in range(classes):
+        delta[s, j] = math.exp(logits[s, j] - log_norm) / n
+    delta[s, labels[s]] -= 1.0 / n
+
+
+@cuda.jit
+def _sum(partials, out):
+    cache = cuda.shared.array(REDUCE_THREADS, np.float64)
+    t = cuda.threadIdx.x
+    threads = cuda.blockDim.x
+    acc = 0.0
+    for i in range(t, partials.size, threads):
+        acc += partials[i]
+    cache[t] = acc
+    cuda.syncthreads()
+    step = threads // 2
+    while step > 0:
+        if t < step:
+            cache[t] += cache[t + step]
+        cuda.syncthreads()
+        step //= 2
+    if t == 0:
+        out[0] = cache[0]
+
+
+def _reduce_threads(n):
+    """The largest power of two <= min(n, REDUCE_THREADS): the tree halves it to one."""
+    return 1 << (min(n, REDUCE_THREADS).bit_length() - 1)
+
+
+def loss_value(loss, output, target, delta, partials, out):
+    """The value of ``loss`` (a :class:`jitbp.losses.Loss`); writes dL/d(output) into ``delta``.
+
+    ``partials`` (batch,) and ``out`` (1,) are float64 device scratch arrays.
+    """
+    n = output.shape[0]
+    output, delta = rows(output), rows(delta)
+    if loss.name == "cross_entropy":
+        _cross_entropy[grid(n)](output, target, delta, partials)
+        factor = 1.0 / n
+    else:
+        kind, coef, mean, factor = POINTWISE[loss.name]
+        scale = 1.0 / output.size if mean else 1.0
+        _pointwise[grid(n)](kind, coef, scale, output, rows(target), delta, partials)
+        factor *= scale
+    _sum[1, _reduce_threads(n)](partials, out)
+    return float(out.copy_to_host()[0]) * factor
