@@ -8,7 +8,7 @@ from .graph import Input, Node, reachable_inputs, topological_calls
 from .layer import Layer
 from .losses import get_loss
 
-DEVICES = ("cpu",)
+DEVICES = ("cpu", "cuda")
 #: Samples per forward pass in predict/loss: bounds memory on large inputs.
 EVAL_CHUNK = 4096
 
@@ -50,7 +50,14 @@ class Network:
             for key, value in layer.params.items():
                 if value.dtype != self.dtype or not value.flags.c_contiguous:
                     layer.params[key] = np.ascontiguousarray(value, dtype=self.dtype)
-        self.engine = Engine(self)
+        self.engine = self._make_engine()
+
+    def _make_engine(self):
+        if self.device == "cuda":
+            from .cuda.engine import CudaEngine  # numba-cuda is imported only for device="cuda"
+
+            return CudaEngine(self)
+        return Engine(self)
 
     def _name_layers(self):
         names, taken, counters = {}, set(), {}
