@@ -99,24 +99,28 @@ class Sigmoid(Layer):
     kind = "sigmoid"
     description = "logistic 1 / (1 + exp(-x)); derivative y (1 - y)"
     forward_kernel, backward_kernel = sigmoid_forward, sigmoid_backward
+    cuda_kernels = "jitbp.cuda.activations.sigmoid"
 
 
 class Tanh(Layer):
     kind = "tanh"
     description = "hyperbolic tangent; derivative 1 - y^2"
     forward_kernel, backward_kernel = tanh_forward, tanh_backward
+    cuda_kernels = "jitbp.cuda.activations.tanh"
 
 
 class ReLU(Layer):
     kind = "relu"
     description = "max(x, 0); derivative 1 where x > 0, else 0"
     forward_kernel, backward_kernel = relu_forward, relu_backward
+    cuda_kernels = "jitbp.cuda.activations.relu"
 
 
 class Identity(Layer):
     kind = "identity"
     description = "y = x; derivative 1"
     forward_kernel, backward_kernel = identity_forward, identity_backward
+    cuda_kernels = "jitbp.cuda.activations.identity"
 
 
 class Step(Layer):
@@ -124,6 +128,7 @@ class Step(Layer):
     description = ("perceptron threshold: 1 where x >= 0, else 0; derivative 0, so no "
                    "gradient flows through it (train it with a differentiable stand-in)")
     forward_kernel, backward_kernel = step_forward, step_backward
+    cuda_kernels = "jitbp.cuda.activations.step"
 
 
 @hookimpl

@@ -46,6 +46,7 @@ class Add(Layer):
     description = "element-wise sum of its inputs (same shapes)"
     n_inputs = None
     forward_kernel, backward_kernel = add_forward, add_backward
+    cuda_kernels = "jitbp.cuda.merge.add"
 
     def output_shape(self, input_shapes):
         if any(shape != input_shapes[0] for shape in input_shapes):
@@ -58,6 +59,7 @@ class Concat(Layer):
     description = "joins its inputs along the feature (first per-sample) axis"
     n_inputs = None
     forward_kernel, backward_kernel = concat_forward, concat_backward
+    cuda_kernels = "jitbp.cuda.merge.concat"
 
     def output_shape(self, input_shapes):
         rests = {shape[1:] for shape in input_shapes}

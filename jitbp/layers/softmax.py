@@ -37,6 +37,7 @@ class Softmax(Layer):
     kind = "softmax"
     description = "exp(x) / sum(exp(x)) over the features of each sample"
     forward_kernel, backward_kernel = softmax_forward, softmax_backward
+    cuda_kernels = "jitbp.cuda.softmax"
 
     def output_shape(self, input_shapes):
         if len(input_shapes[0]) != 1:
