@@ -1,7 +1,38 @@
-"""Build the same network on both devices and compare what they do."""
+"""Build the same network on both devices and compare what they do; skip without a target.
+
+The CUDA tests run under Numba's CUDA simulator or on a real GPU. The simulator must be
+chosen before numba is imported, so it takes its own run:
+``NUMBA_ENABLE_CUDASIM=1 python -m pytest -q tests/cuda``. (The skip is a module mark,
+not a conftest.py: tests/test_seeds.py imports helpers ``from conftest``, which a second,
+package-less conftest.py would shadow.)
+"""
+import functools
+import subprocess
+import sys
+
 import numpy as np
+import pytest
+from numba.core import config
 
 import jitbp
+
+NO_TARGET = ("CUDA tests need a CUDA GPU or Numba's CUDA simulator: run them with "
+             "NUMBA_ENABLE_CUDASIM=1 python -m pytest -q tests/cuda")
+GPU_PROBE = "from jitbp.cuda.api import cuda; raise SystemExit(0 if cuda.is_available() else 1)"
+
+
+@functools.lru_cache(maxsize=None)
+def missing_target():
+    """Why no CUDA target can run here, or ``None``. The GPU probe runs in a child process
+    so that a CPU test run never imports numba-cuda itself."""
+    if config.ENABLE_CUDASIM:
+        return None
+    probe = subprocess.run([sys.executable, "-c", GPU_PROBE], capture_output=True)
+    return None if probe.returncode == 0 else NO_TARGET + " (no usable GPU found)"
+
+
+#: ``pytestmark = needs_cuda`` in every CUDA test module.
+needs_cuda = pytest.mark.skipif(missing_target() is not None, reason=str(missing_target()))
 
 #: CUDA training must match CPU training this closely in float64.
 TOLERANCE = 1e-9

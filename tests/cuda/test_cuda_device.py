@@ -8,7 +8,9 @@ import pytest
 
 import jitbp
 from jitbp.layers.activations import identity_backward, identity_forward
-from cuda_helpers import assert_close, assert_same_params, twins
+from cuda_helpers import assert_close, assert_same_params, needs_cuda, twins
+
+pytestmark = needs_cuda
 
 
 def mlp(device):

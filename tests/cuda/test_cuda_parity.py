@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 import jitbp
-from cuda_helpers import assert_close, assert_same_params, train_both, twins
+from cuda_helpers import assert_close, assert_same_params, needs_cuda, train_both, twins
+
+pytestmark = needs_cuda
 
 ACTIVATIONS = ["sigmoid", "tanh", "relu", "identity", "step"]
 OPTIMIZERS = {
