@@ -8,9 +8,7 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
-import textwrap
+import tempfile
 import time
 
 import numpy as np
@@ -18,118 +16,7 @@ import numpy as np
 import jitbp
 
 from .benchmarks import common
-
-
-def best_rate(run, samples, repeats):
-    """Best samples/s over ``repeats`` timed calls of ``run`` (after one warm-up call)."""
-    run()
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = max(best, samples / (time.perf_counter() - start))
-    return best
-
-
-def torch_mirror(net, dtype):
-    import torch
-
-    torch.set_num_threads(2)
-    modules = []
-    for node in net.calls:
-        layer = node.layer
-        if layer.kind == "dense":
-            lin = torch.nn.Linear(layer.n_in, layer.n_out).to(dtype)
-            with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(layer.params["W"]))
-                lin.bias.copy_(torch.from_numpy(layer.params["b"]))
-            modules.append(lin)
-        else:
-            modules.append(torch.nn.Sigmoid())
-    return torch.nn.Sequential(*modules)
-
-
-def torch_epoch(model, X, Y, batch, optimizer, loss):
-    import torch
-
-    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
-    for start in range(0, len(X), batch):
-        optimizer.zero_grad()
-        out = model(Xt[start:start + batch])
-        err = out - Yt[start:start + batch]
-        value = 0.5 * (err * err).sum() if loss == "half_sse" else (err * err).mean()
-        value.backward()
-        optimizer.step()
-
-
-def throughput_case(name, net, X, Y, batch, loss, make_opt, torch_opt, repeats):
-    import torch
-
-    dtype = torch.float32 if X.dtype == np.float32 else torch.float64
-    model = torch_mirror(net, dtype)
-    opt_t = torch_opt(model.parameters())
-    opt_j = make_opt()
-    jit = best_rate(lambda: net.learn(X, Y, loss, opt_j, epochs=1, batch_size=batch, shuffle=False),
-                    len(X), repeats)
-    ref = best_rate(lambda: torch_epoch(model, X, Y, batch, opt_t, loss), len(X), repeats)
-    return {"case": name, "jitbp": jit, "torch": ref, "ratio": jit / ref}
-
-
-def gemm_rate(n=1024, repeats=5):
-    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    b = a.copy()
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n ** 3 * repeats / (time.perf_counter() - start)
-
-
-MEMORY_SNIPPET = textwrap.dedent("""
-    import resource, sys, numpy as np
-    lib, opt = sys.argv[1], sys.argv[2]
-    if lib == "torch":
-        import torch
-        torch.set_num_threads(2)
-    else:
-        import jitbp
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    X = np.random.default_rng(0).random((64, 4096), dtype=np.float32)
-    if lib == "torch":
-        model = torch.nn.Sequential(*[torch.nn.Linear(4096, 4096) for _ in range(4)])
-        o = torch.optim.SGD(model.parameters(), lr=1e-3) if opt == "sgd" else torch.optim.Adam(model.parameters())
-        for _ in range(2):
-            o.zero_grad(); ((model(torch.from_numpy(X)) - torch.from_numpy(X)) ** 2).mean().backward(); o.step()
-    else:
-        net = jitbp.Sequential(*[jitbp.layer("dense", 4096, 4096, seed=k) for k in range(4)], dtype=np.float32)
-        o = jitbp.SGD(lr=1e-3) if opt == "sgd" else jitbp.Adam()
-        net.learn(X, X, "mse", o, epochs=2, batch_size=64)
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
-""")
-
-
-def peak_memory_mib(lib, opt):
-    out = subprocess.run([sys.executable, "-c", MEMORY_SNIPPET, lib, opt], capture_output=True,
-                         text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
-
-
-START_SNIPPET = textwrap.dedent("""
-    import time; t = time.perf_counter()
-    import numpy as np, jitbp
-    from benchmarks.benchmarks import common
-    net = common.mlp()
-    X, Y = common.mlp_data(32)
-    net.learn(X, Y, "mse", jitbp.SGD(lr=0.1), epochs=1, batch_size=32)
-    print(time.perf_counter() - t)
-""")
-
-
-def start_seconds(cache_dir):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    out = subprocess.run([sys.executable, "-c", START_SNIPPET], capture_output=True, text=True,
-                         check=True, env=env)
-    return float(out.stdout.strip().splitlines()[-1])
+from .benchmarks.common import gemm_rate, peak_memory_mib, start_seconds, throughput_case
 
 
 def main(argv=None):
@@ -137,8 +24,6 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke run")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
-    import tempfile
-
     import torch
 
     repeats = 1 if args.quick else 3
