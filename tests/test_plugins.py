@@ -1,6 +1,7 @@
 """Plugin discovery and isolation: real entry points from a temporary dist-info directory."""
 import pathlib
 import textwrap
+import unittest
 
 import numpy as np
 import pytest
@@ -164,3 +165,20 @@ def test_plugin_without_the_hook_is_reported(site):
     registry = plugins.registry()
     assert "register_layers" in registry.plugins["typo_plugin"].error
     assert "twice" in registry.layers
+
+
+def test_the_docs_example_plugin_passes_the_kit(site):
+    """docs/plugins.md's plugin, installed through a real entry point, passes every check."""
+    from jitbp.testing import CHECKS, LayerCase, check_cuda
+
+    doc = (pathlib.Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    source = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    install(site, "jitbp_scale", source)
+    case = LayerCase("scale", 3, seed=0, input_shapes=[(3,)])
+    for check in CHECKS:
+        if check is check_cuda:
+            with pytest.raises(unittest.SkipTest, match="'scale' has no CUDA kernels"):
+                check(case)
+        else:
+            check(case)
+    assert jitbp.available_layers()["scale"]["plugin"] == "jitbp_scale"
