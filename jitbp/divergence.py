@@ -12,6 +12,10 @@ from .errors import DivergenceError
 #: is two passes over the parameters and optimizer slots plus ~3 us per array, about
 #: what one or two samples' steps cost, so this keeps it near or under half a percent.
 CHECK_SAMPLES = 512
+#: Largest checkpoint (parameters plus optimizer slots) kept. Bigger models are still
+#: checked, but not copied: the copy would double or triple their memory, so a
+#: rollback is impossible there and the error says so.
+CHECKPOINT_MAX_BYTES = 64 * 2**20
 
 
 def _finite(array):
@@ -29,7 +33,9 @@ class Checkpoint:
         self.params = net.params
         self.optimizer = optimizer
         self.every = max(1, math.ceil(CHECK_SAMPLES / samples_per_epoch))
-        self.saved = {key: np.empty_like(value) for key, value in self.params.items()}
+        size = sum(value.nbytes for value in self.params.values()) * (1 + optimizer.n_slots)
+        self.saved = ({key: np.empty_like(value) for key, value in self.params.items()}
+                      if size <= CHECKPOINT_MAX_BYTES else None)
         self.slots = {}
         self.steps = {}
         self.epoch = 0
@@ -53,7 +59,7 @@ class Checkpoint:
 
     def take(self, epoch):
         """Copy the current (verified) parameters and state as those after ``epoch``."""
-        for key, value in self.params.items():
+        for key, value in self.params.items() if self.saved is not None else ():
             np.copyto(self.saved[key], value)
             state = self.optimizer.state_of(value)
             self.steps[key] = None if state is None else state[1]
@@ -65,7 +71,14 @@ class Checkpoint:
         self.due = epoch + self.every
 
     def restore(self):
-        """Put the checkpointed parameters and optimizer state back, in place."""
+        """Put the checkpointed parameters and optimizer state back, in place; raise if
+        the model was too large to keep a checkpoint."""
+        if self.saved is None:
+            raise DivergenceError(
+                f"parameters or optimizer state became NaN or inf after epoch {self.epoch} of this call "
+                f"and could not be restored: the model is larger than jitbp.divergence."
+                f"CHECKPOINT_MAX_BYTES ({CHECKPOINT_MAX_BYTES // 2**20} MiB), so no copy was kept. "
+                f"Reload a saved model. {_advice(self.optimizer)}", restored_epoch=None)
         for key, value in self.params.items():
             np.copyto(value, self.saved[key])
             if self.steps[key] is None:

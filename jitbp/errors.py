@@ -33,7 +33,10 @@ class DivergenceError(FloatingPointError):
     RMSprop and Adagrad 2x, Adam 3x), allocated once per ``learn`` call; each check is
     one summing pass and one copy over them (about what one or two samples' steps
     cost). Recovery may go back up to 512 samples' worth of epochs (one epoch when an
-    epoch has 512 samples or more).
+    epoch has 512 samples or more). Models whose checkpoint would exceed
+    ``jitbp.divergence.CHECKPOINT_MAX_BYTES`` (64 MiB) keep none, so that training large
+    layers does not double their memory: they are still checked, and the error then
+    says the parameters could not be restored.
 
     Attributes: ``epoch`` (1-based epoch where it was found), ``batch`` (1-based, or
     ``None``), ``restored_epoch`` (epochs of this ``learn`` call the parameters now

@@ -29,34 +29,34 @@ NO_HYPER = np.zeros(0)
 # constants hoisted into registers so the loop vectorizes.
 
 
-@njit(cache=True, inline="always")
-def _sgd(p, g, buf, lr, momentum, dampening, nesterov, wd, first):
+@njit(cache=True, inline="always", error_model="numpy")
+def _sgd(p, g, buf, lr, momentum, undamped, nesterov, wd, first):
     if wd != 0.0:
         g = g + wd * p
     if momentum != 0.0:
-        buf = g if first else momentum * buf + (1.0 - dampening) * g
+        buf = g if first else momentum * buf + undamped * g
         g = g + momentum * buf if nesterov else buf
     return p - lr * g, buf
 
 
-@njit(cache=True, inline="always")
-def _adam(p, g, m, v, lr, b1, b2, eps, wd, bc1, bc2_sqrt):
+@njit(cache=True, inline="always", error_model="numpy")
+def _adam(p, g, m, v, step_size, one_minus_b1, b2, one_minus_b2, eps, wd, bc2_sqrt):
     if wd != 0.0:
         g = g + wd * p
-    m = m + (1.0 - b1) * (g - m)
-    v = b2 * v + (1.0 - b2) * g * g
-    return p - (lr / bc1) * (m / (np.sqrt(v) / bc2_sqrt + eps)), m, v
+    m = m + one_minus_b1 * (g - m)
+    v = b2 * v + one_minus_b2 * g * g
+    return p - step_size * (m / (np.sqrt(v) / bc2_sqrt + eps)), m, v
 
 
-@njit(cache=True, inline="always")
-def _rmsprop(p, g, v, lr, alpha, eps, wd):
+@njit(cache=True, inline="always", error_model="numpy")
+def _rmsprop(p, g, v, lr, alpha, one_minus_alpha, eps, wd):
     if wd != 0.0:
         g = g + wd * p
-    v = alpha * v + (1.0 - alpha) * g * g
+    v = alpha * v + one_minus_alpha * g * g
     return p - lr * (g / (np.sqrt(v) + eps)), v
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _adagrad(p, g, s, clr, eps, wd):
     if wd != 0.0:
         g = g + wd * p
@@ -64,66 +64,94 @@ def _adagrad(p, g, s, clr, eps, wd):
     return p - clr * (g / (np.sqrt(s) + eps)), s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
+def _sgd_constants(hyper, t):
+    return (t(hyper[SGD_LR]), t(hyper[SGD_MOMENTUM]), t(1.0 - hyper[SGD_DAMPENING]),
+            hyper[SGD_NESTEROV] != 0.0, t(hyper[SGD_WD]), hyper[SGD_FIRST] != 0.0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _adam_constants(hyper, t):
+    return (t(hyper[ADAM_LR] / hyper[ADAM_BC1]), t(1.0 - hyper[ADAM_B1]), t(hyper[ADAM_B2]),
+            t(1.0 - hyper[ADAM_B2]), t(hyper[ADAM_EPS]), t(hyper[ADAM_WD]), t(hyper[ADAM_BC2_SQRT]))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _rmsprop_constants(hyper, t):
+    return (t(hyper[RMS_LR]), t(hyper[RMS_ALPHA]), t(1.0 - hyper[RMS_ALPHA]), t(hyper[RMS_EPS]),
+            t(hyper[RMS_WD]))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _adagrad_constants(hyper, t):
+    return t(hyper[ADAGRAD_CLR]), t(hyper[ADAGRAD_EPS]), t(hyper[ADAGRAD_WD])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def updated(rule, p, g, state, i, hyper):
     """The new value of parameter element ``p`` (flat index ``i``) given its gradient ``g``.
 
     ``state`` is the optimizer's (slots, param.size) array for this parameter.
     """
+    t = state.dtype.type
     if rule == SGD:
-        buf = state[0, i] if state.shape[0] else 0.0
-        p, buf = _sgd(p, g, buf, hyper[SGD_LR], hyper[SGD_MOMENTUM], hyper[SGD_DAMPENING],
-                      hyper[SGD_NESTEROV] != 0.0, hyper[SGD_WD], hyper[SGD_FIRST] != 0.0)
+        buf = state[0, i] if state.shape[0] else t(0.0)
+        lr, momentum, undamped, nesterov, wd, first = _sgd_constants(hyper, t)
+        p, buf = _sgd(p, g, buf, lr, momentum, undamped, nesterov, wd, first)
         if state.shape[0]:
             state[0, i] = buf
         return p
     if rule == ADAM:
-        p, state[0, i], state[1, i] = _adam(p, g, state[0, i], state[1, i], hyper[ADAM_LR], hyper[ADAM_B1],
-                                            hyper[ADAM_B2], hyper[ADAM_EPS], hyper[ADAM_WD],
-                                            hyper[ADAM_BC1], hyper[ADAM_BC2_SQRT])
+        step_size, one_minus_b1, b2, one_minus_b2, eps, wd, bc2_sqrt = _adam_constants(hyper, t)
+        p, state[0, i], state[1, i] = _adam(p, g, state[0, i], state[1, i], step_size, one_minus_b1, b2,
+                                            one_minus_b2, eps, wd, bc2_sqrt)
         return p
     if rule == RMSPROP:
-        p, state[0, i] = _rmsprop(p, g, state[0, i], hyper[RMS_LR], hyper[RMS_ALPHA], hyper[RMS_EPS],
-                                  hyper[RMS_WD])
+        lr, alpha, one_minus_alpha, eps, wd = _rmsprop_constants(hyper, t)
+        p, state[0, i] = _rmsprop(p, g, state[0, i], lr, alpha, one_minus_alpha, eps, wd)
         return p
     if rule == ADAGRAD:
-        p, state[0, i] = _adagrad(p, g, state[0, i], hyper[ADAGRAD_CLR], hyper[ADAGRAD_EPS], hyper[ADAGRAD_WD])
+        clr, eps, wd = _adagrad_constants(hyper, t)
+        p, state[0, i] = _adagrad(p, g, state[0, i], clr, eps, wd)
         return p
     state[0, i] += g
     return p
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def update_row(rule, p, g, state, offset, hyper):
-    """Apply ``rule`` to the 1-D slice ``p`` (flat indices ``offset...``) with gradients ``g``."""
+    """Apply ``rule`` to the 1-D slice ``p`` (flat indices ``offset...``) with gradients ``g``.
+
+    The rule is chosen once per row and its constants are cast to the parameters' dtype,
+    so each loop is tight arithmetic the compiler vectorizes.
+    """
     m = p.size
+    t = p.dtype.type
     if rule == SGD:
-        lr, momentum, wd = hyper[SGD_LR], hyper[SGD_MOMENTUM], hyper[SGD_WD]
+        lr, momentum, undamped, nesterov, wd, first = _sgd_constants(hyper, t)
         if momentum == 0.0 and wd == 0.0:
             for k in range(m):
                 p[k] = p[k] - lr * g[k]
-            return
-        dampening, nesterov, first = hyper[SGD_DAMPENING], hyper[SGD_NESTEROV] != 0.0, hyper[SGD_FIRST] != 0.0
-        if momentum == 0.0:
+        elif momentum == 0.0:
             for k in range(m):
-                p[k] = _sgd(p[k], g[k], 0.0, lr, momentum, dampening, nesterov, wd, first)[0]
-            return
-        buf = state[0, offset:offset + m]
-        for k in range(m):
-            p[k], buf[k] = _sgd(p[k], g[k], buf[k], lr, momentum, dampening, nesterov, wd, first)
+                p[k] = _sgd(p[k], g[k], t(0.0), lr, momentum, undamped, nesterov, wd, first)[0]
+        else:
+            buf = state[0, offset:offset + m]
+            for k in range(m):
+                p[k], buf[k] = _sgd(p[k], g[k], buf[k], lr, momentum, undamped, nesterov, wd, first)
     elif rule == ADAM:
-        lr, b1, b2, eps = hyper[ADAM_LR], hyper[ADAM_B1], hyper[ADAM_B2], hyper[ADAM_EPS]
-        wd, bc1, bc2_sqrt = hyper[ADAM_WD], hyper[ADAM_BC1], hyper[ADAM_BC2_SQRT]
+        step_size, one_minus_b1, b2, one_minus_b2, eps, wd, bc2_sqrt = _adam_constants(hyper, t)
         mean, var = state[0, offset:offset + m], state[1, offset:offset + m]
         for k in range(m):
-            p[k], mean[k], var[k] = _adam(p[k], g[k], mean[k], var[k], lr, b1, b2, eps, wd, bc1, bc2_sqrt)
+            p[k], mean[k], var[k] = _adam(p[k], g[k], mean[k], var[k], step_size, one_minus_b1, b2,
+                                          one_minus_b2, eps, wd, bc2_sqrt)
     elif rule == RMSPROP:
-        lr, alpha, eps, wd = hyper[RMS_LR], hyper[RMS_ALPHA], hyper[RMS_EPS], hyper[RMS_WD]
+        lr, alpha, one_minus_alpha, eps, wd = _rmsprop_constants(hyper, t)
         var = state[0, offset:offset + m]
         for k in range(m):
-            p[k], var[k] = _rmsprop(p[k], g[k], var[k], lr, alpha, eps, wd)
+            p[k], var[k] = _rmsprop(p[k], g[k], var[k], lr, alpha, one_minus_alpha, eps, wd)
     elif rule == ADAGRAD:
-        clr, eps, wd = hyper[ADAGRAD_CLR], hyper[ADAGRAD_EPS], hyper[ADAGRAD_WD]
+        clr, eps, wd = _adagrad_constants(hyper, t)
         total = state[0, offset:offset + m]
         for k in range(m):
             p[k], total[k] = _adagrad(p[k], g[k], total[k], clr, eps, wd)
@@ -133,7 +161,7 @@ def update_row(rule, p, g, state, offset, hyper):
             acc[k] += g[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def hyper_at(rule, base, step, out):
     """Write into ``out`` the hyper-parameters of ``rule`` at ``step`` (1-based) from ``base``."""
     out[:] = base
@@ -146,7 +174,7 @@ def hyper_at(rule, base, step, out):
         out[ADAGRAD_CLR] = base[ADAGRAD_LR] / (1.0 + (step - 1) * base[ADAGRAD_LR_DECAY])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def apply_gradient(rule, param, grad, state, hyper):
     """Apply ``rule`` to every element of ``param`` from a gradient buffer (shared params)."""
     update_row(rule, param.reshape(-1), grad.reshape(-1), state, 0, hyper)

@@ -184,3 +184,16 @@ def test_weights_are_checked_once_per_512_samples_and_at_the_end(monkeypatch, sa
     every = -(-512 // samples)
     assert taken == [0] + sorted(set(range(every, epochs + 1, every)) | {epochs})
     assert len(taken) == 1 + checks
+
+
+def test_models_over_the_checkpoint_limit_keep_no_copy_and_say_so(monkeypatch):
+    """Large models are not doubled in memory; a hidden inf is still reported."""
+    import jitbp.divergence
+
+    monkeypatch.setattr(jitbp.divergence, "CHECKPOINT_MAX_BYTES", 8)
+    net = jitbp.Sequential(jitbp.layer("dense", 2, 2, seed=0))
+    checkpoint = jitbp.divergence.Checkpoint(net, jitbp.SGD(lr=0.1), 4)
+    assert checkpoint.saved is None
+    net.params["dense_0.W"][0, 0] = np.inf
+    with pytest.raises(jitbp.DivergenceError, match="could not be restored"):
+        checkpoint.verify(1, [0.0])
