@@ -11,7 +11,7 @@ BCE_LOG_FLOOR = -100.0
 BCE_EPS = 1e-12
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sse(yhat, target, delta):
     total = 0.0
     for s in range(yhat.shape[0]):
@@ -22,7 +22,7 @@ def sse(yhat, target, delta):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def half_sse(yhat, target, delta):
     total = 0.0
     for s in range(yhat.shape[0]):
@@ -33,7 +33,7 @@ def half_sse(yhat, target, delta):
     return 0.5 * total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mse(yhat, target, delta):
     scale = 1.0 / yhat.size
     total = 0.0
@@ -45,7 +45,7 @@ def mse(yhat, target, delta):
     return total * scale
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mae(yhat, target, delta):
     scale = 1.0 / yhat.size
     total = 0.0
@@ -57,7 +57,7 @@ def mae(yhat, target, delta):
     return total * scale
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def cross_entropy(logits, labels, delta):
     n, classes = logits.shape
     total = 0.0
@@ -76,7 +76,7 @@ def cross_entropy(logits, labels, delta):
     return total / n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def bce(prob, target, delta):
     scale = 1.0 / prob.size
     total = 0.0

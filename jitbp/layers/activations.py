@@ -8,14 +8,15 @@ from ..layer import Layer
 SIGMOID, TANH, RELU, IDENTITY, STEP = range(5)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _forward(op, x, y):
     xf = x.reshape(-1)
     yf = y.reshape(-1)
+    one = yf.dtype.type(1.0)
     for i in range(xf.size):
         v = xf[i]
         if op == SIGMOID:
-            yf[i] = 1.0 / (1.0 + np.exp(-v))
+            yf[i] = one / (one + np.exp(-v))
         elif op == TANH:
             yf[i] = np.tanh(v)
         elif op == RELU:
@@ -26,17 +27,18 @@ def _forward(op, x, y):
             yf[i] = v
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _backward(op, x, y, dy, dx):
     xf = x.reshape(-1)
     yf = y.reshape(-1)
     dyf = dy.reshape(-1)
     dxf = dx.reshape(-1)
+    one = dxf.dtype.type(1.0)
     for i in range(xf.size):
         if op == SIGMOID:
-            dxf[i] = dyf[i] * yf[i] * (1.0 - yf[i])
+            dxf[i] = dyf[i] * yf[i] * (one - yf[i])
         elif op == TANH:
-            dxf[i] = dyf[i] * (1.0 - yf[i] * yf[i])
+            dxf[i] = dyf[i] * (one - yf[i] * yf[i])
         elif op == RELU:
             dxf[i] = dyf[i] if xf[i] > 0.0 else 0.0
         elif op == STEP:
@@ -45,52 +47,52 @@ def _backward(op, x, y, dy, dx):
             dxf[i] = dyf[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sigmoid_forward(xs, params, y, ws):
     _forward(SIGMOID, xs[0], y)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sigmoid_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     _backward(SIGMOID, xs[0], y, dy, dxs[0])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def tanh_forward(xs, params, y, ws):
     _forward(TANH, xs[0], y)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def tanh_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     _backward(TANH, xs[0], y, dy, dxs[0])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def relu_forward(xs, params, y, ws):
     _forward(RELU, xs[0], y)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def relu_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     _backward(RELU, xs[0], y, dy, dxs[0])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def identity_forward(xs, params, y, ws):
     _forward(IDENTITY, xs[0], y)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def identity_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     _backward(IDENTITY, xs[0], y, dy, dxs[0])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def step_forward(xs, params, y, ws):
     _forward(STEP, xs[0], y)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def step_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     _backward(STEP, xs[0], y, dy, dxs[0])
 

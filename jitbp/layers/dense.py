@@ -16,7 +16,7 @@ STREAM_MAX_BATCH = 4
 TILE_ELEMENTS = 32768
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _forward(x, W, b, y, has_bias):
     n, n_in = x.shape
     n_out = W.shape[0]
@@ -35,7 +35,7 @@ def _forward(x, W, b, y, has_bias):
                 y[s, o] += b[o]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _backward_small(x, dy, W, dx, need_dx, rule, hyper, state):
     """Element by element, without array views: the fastest form for tiny layers."""
     n, n_in = x.shape
@@ -53,7 +53,7 @@ def _backward_small(x, dy, W, dx, need_dx, rule, hyper, state):
             W[o, j] = updated(rule, W[o, j], g, state, o * n_in + j, hyper)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _backward_streaming(x, dy, W, dx, need_dx, rule, hyper, state, row):
     """One pass over W: each row feeds the input delta before it is updated."""
     n, n_in = x.shape
@@ -77,7 +77,7 @@ def _backward_streaming(x, dy, W, dx, need_dx, rule, hyper, state, row):
         update_row(rule, w, row, state, o * n_in, hyper)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _backward_tiled(x, dy, W, dx, need_dx, rule, hyper, state, tile, dy_t):
     """Input delta by one GEMM with the old W, then W updated one gradient tile at a time."""
     n_in = x.shape[1]
@@ -94,7 +94,7 @@ def _backward_tiled(x, dy, W, dx, need_dx, rule, hyper, state, tile, dy_t):
             update_row(rule, W[o], g[o - o0], state, o * n_in, hyper)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _backward(x, dy, W, dx, need_dx, rule, hyper, state, ws):
     n, n_in = x.shape
     if n_in * W.shape[0] < BLAS_MIN_WEIGHTS:
@@ -105,7 +105,7 @@ def _backward(x, dy, W, dx, need_dx, rule, hyper, state, ws):
         _backward_tiled(x, dy, W, dx, need_dx, rule, hyper, state, ws[0], ws[1])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _update_bias(dy, b, rule, hyper, state, grad):
     n, n_out = dy.shape
     if n_out < BLAS_MIN_WEIGHTS:
@@ -122,25 +122,25 @@ def _update_bias(dy, b, rule, hyper, state, grad):
     update_row(rule, b, grad, state, 0, hyper)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dense_forward(xs, params, y, ws):
     _forward(xs[0], params[0], params[1], y, True)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dense_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     W, b = params
     _backward(xs[0], dy, W, dxs[0], need_dx, rule, hyper, states[0], ws)
     _update_bias(dy, b, rule, hyper, states[1], ws[2][0])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dense_nobias_forward(xs, params, y, ws):
     W = params[0]
     _forward(xs[0], W, W[0], y, False)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dense_nobias_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     _backward(xs[0], dy, params[0], dxs[0], need_dx, rule, hyper, states[0], ws)
 

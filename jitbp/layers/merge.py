@@ -6,20 +6,20 @@ from ..layer import Layer
 from ..errors import ShapeError
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def add_forward(xs, params, y, ws):
     y[:] = xs[0]
     for k in range(1, len(xs)):
         y += xs[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def add_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     for k in range(len(dxs)):
         dxs[k][:] = dy
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def concat_forward(xs, params, y, ws):
     n = y.shape[0]
     out = y.reshape(n, -1)
@@ -30,7 +30,7 @@ def concat_forward(xs, params, y, ws):
         start += part.shape[1]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def concat_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     n = dy.shape[0]
     delta = dy.reshape(n, -1)

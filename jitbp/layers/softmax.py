@@ -7,7 +7,7 @@ from ..layer import Layer
 from ..errors import ShapeError
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_forward(xs, params, y, ws):
     x = xs[0]
     for s in range(x.shape[0]):
@@ -22,7 +22,7 @@ def softmax_forward(xs, params, y, ws):
             y[s, j] /= total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     dx = dxs[0]
     for s in range(y.shape[0]):
