@@ -33,9 +33,10 @@ class Layer:
     n_inputs = 1
     forward_kernel = None
     backward_kernel = None
-    #: Optional CUDA support: the dotted name of a module defining ``forward`` and
-    #: ``backward`` with the CPU kernels' signatures, taking device arrays. It is
-    #: imported only when a network runs on ``device="cuda"``.
+    #: Optional CUDA support: the dotted name (``"pkg.module"`` or ``"pkg.module.obj"``)
+    #: of a module or object providing ``forward`` and ``backward`` with the CPU
+    #: kernels' signatures, taking device arrays. It is resolved only when a network
+    #: runs on ``device="cuda"``.
     cuda_kernels = None
 
     def __init_subclass__(cls, **kwargs):
