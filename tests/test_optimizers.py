@@ -99,3 +99,20 @@ def test_defaults_are_torchs():
     assert jitbp.RMSprop().settings() == {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0}
     assert jitbp.Adagrad().settings() == {"lr": 1e-2, "lr_decay": 0.0, "eps": 1e-10, "weight_decay": 0.0}
     assert jitbp.SGD(0.1).settings()["momentum"] == 0.0
+
+
+@pytest.mark.parametrize("batch", [1, 3, 64])
+@pytest.mark.parametrize("cls, formula, settings", [CASES[0], CASES[1], CASES[4]])
+def test_every_dense_kernel_path(batch, cls, formula, settings, rng):
+    """Shapes and batches that take the element, streaming, online-SGD and BLAS paths."""
+    net = jitbp.Sequential(jitbp.layer("dense", 30, 40, seed=1), jitbp.layer("sigmoid"),
+                           jitbp.layer("dense", 40, 5, seed=2))
+    X, Y = rng.normal(size=(batch, 30)), rng.normal(size=(batch, 5))
+    expected = {key: value.copy() for key, value in net.params.items()}
+    grads = net.gradients(X, Y, "mse")
+    step = formula(**settings)
+    for key in expected:
+        expected[key] = step(expected[key], grads[key], {}, 1)
+    net.learn(X, Y, "mse", cls(**settings), epochs=1)
+    for key in expected:
+        np.testing.assert_allclose(net.params[key], expected[key], rtol=1e-12, atol=1e-14, err_msg=key)

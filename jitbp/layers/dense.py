@@ -3,24 +3,29 @@ import numpy as np
 from numba import njit
 
 from ..hookspecs import hookimpl
-from ..kernels import update_row, updated
+from ..blas import add_dyt_x
+from ..kernels import ACCUMULATE, SGD, SGD_LR, SGD_MOMENTUM, SGD_WD, update_row, updated
 from ..layer import Layer, check_param, check_size
 
-#: Below this many weights, plain loops beat a BLAS call's overhead.
-BLAS_MIN_WEIGHTS = 4096
+#: Below this many multiply-adds per call (batch x n_in x n_out), plain loops beat a
+#: BLAS call's overhead.
+BLAS_MIN_WORK = 32768
+#: Up to this many multiply-adds, backward works element by element with no array views
+#: (view reference counting dominates tiny layers such as the seeds' 2-2-2 network).
+SMALL_MAX_WORK = 256
 #: Up to this many samples, backward streams W once: input delta, gradient row and
 #: update per row of W. Larger batches use BLAS tiles.
 STREAM_MAX_BATCH = 4
-#: Gradient rows computed per BLAS tile: about 256 KiB of float64, so a tile is
-#: updated while it is still in cache.
-TILE_ELEMENTS = 32768
+#: Gradient elements computed per BLAS tile (512 KiB of float32): large enough for an
+#: efficient GEMM, small enough that the tile is updated while still in cache.
+TILE_ELEMENTS = 131072
 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _forward(x, W, b, y, has_bias):
     n, n_in = x.shape
     n_out = W.shape[0]
-    if n_in * n_out >= BLAS_MIN_WEIGHTS:
+    if n * n_in * n_out >= BLAS_MIN_WORK:
         np.dot(x, W.T, y)
     else:
         for s in range(n):
@@ -54,9 +59,42 @@ def _backward_small(x, dy, W, dx, need_dx, rule, hyper, state):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _plain_sgd_lr(rule, hyper):
+    """The learning rate when ``rule`` is SGD without momentum or weight decay, else -1."""
+    if rule == SGD and hyper[SGD_MOMENTUM] == 0.0 and hyper[SGD_WD] == 0.0:
+        return hyper[SGD_LR]
+    return -1.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _backward_online_sgd(x, dy, W, dx, need_dx, lr):
+    """One sample, plain SGD: a single pass reads each weight for the input delta, then
+    updates it."""
+    xs, lr = x[0], W.dtype.type(lr)
+    delta = dx[0]
+    if need_dx:
+        delta[:] = 0.0
+    for o in range(W.shape[0]):
+        w = W[o]
+        d = dy[0, o]
+        step = lr * d
+        if need_dx:
+            for j in range(w.size):
+                delta[j] += d * w[j]
+                w[j] -= step * xs[j]
+        else:
+            for j in range(w.size):
+                w[j] -= step * xs[j]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _backward_streaming(x, dy, W, dx, need_dx, rule, hyper, state, row):
     """One pass over W: each row feeds the input delta before it is updated."""
     n, n_in = x.shape
+    lr = _plain_sgd_lr(rule, hyper)
+    if n == 1 and lr >= 0.0:
+        _backward_online_sgd(x, dy, W, dx, need_dx, lr)
+        return
     if need_dx:
         dx[:, :] = 0.0
     for o in range(W.shape[0]):
@@ -79,11 +117,20 @@ def _backward_streaming(x, dy, W, dx, need_dx, rule, hyper, state, row):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _backward_tiled(x, dy, W, dx, need_dx, rule, hyper, state, tile, dy_t):
-    """Input delta by one GEMM with the old W, then W updated one gradient tile at a time."""
+    """Input delta by one GEMM with the old W; then the weights. Plain SGD and gradient
+    accumulation are one GEMM straight into W (or the gradient); other rules get the
+    gradient a tile at a time and update it while it is in cache."""
     n_in = x.shape[1]
     n_out = W.shape[0]
     if need_dx:
         np.dot(dy, W, dx)
+    lr = _plain_sgd_lr(rule, hyper)
+    if lr >= 0.0:
+        add_dyt_x(-lr, dy, x, W, 1.0)
+        return
+    if rule == ACCUMULATE:
+        add_dyt_x(1.0, dy, x, state[0].reshape(W.shape), 1.0)
+        return
     dy_t[:, :] = dy.T
     rows = tile.shape[0]
     for o0 in range(0, n_out, rows):
@@ -97,7 +144,7 @@ def _backward_tiled(x, dy, W, dx, need_dx, rule, hyper, state, tile, dy_t):
 @njit(cache=True, inline="always", error_model="numpy")
 def _backward(x, dy, W, dx, need_dx, rule, hyper, state, ws):
     n, n_in = x.shape
-    if n_in * W.shape[0] < BLAS_MIN_WEIGHTS:
+    if n * n_in * W.shape[0] <= SMALL_MAX_WORK:
         _backward_small(x, dy, W, dx, need_dx, rule, hyper, state)
     elif n <= STREAM_MAX_BATCH:
         _backward_streaming(x, dy, W, dx, need_dx, rule, hyper, state, ws[0][0])
@@ -108,7 +155,7 @@ def _backward(x, dy, W, dx, need_dx, rule, hyper, state, ws):
 @njit(cache=True, inline="always", error_model="numpy")
 def _update_bias(dy, b, rule, hyper, state, grad):
     n, n_out = dy.shape
-    if n_out < BLAS_MIN_WEIGHTS:
+    if n * n_out < BLAS_MIN_WORK:
         for o in range(n_out):
             g = 0.0
             for s in range(n):
