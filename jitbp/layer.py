@@ -93,6 +93,14 @@ def check_param(name, value, shape):
     return array
 
 
+def uniform(rng, bound, shape, dtype):
+    """Samples of U(-bound, bound) drawn directly in ``dtype`` (no float64 temporary)."""
+    values = rng.random(shape, dtype=dtype)
+    values *= 2 * bound
+    values -= bound
+    return values
+
+
 def check_size(name, value):
     """``value`` as a positive int, or a clear error."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):

@@ -29,7 +29,7 @@ def mlp(dtype=np.float32, sizes=MLP_SIZES, seed=0):
     """784-256-128-10 sigmoid MLP."""
     layers = []
     for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers += [jitbp.layer("dense", n_in, n_out, seed=seed + k), jitbp.layer("sigmoid")]
+        layers += [jitbp.layer("dense", n_in, n_out, seed=seed + k, dtype=dtype), jitbp.layer("sigmoid")]
     return jitbp.Sequential(*layers, dtype=dtype)
 
 
@@ -104,14 +104,18 @@ def throughput_case(name, net, X, Y, batch, loss, make_opt, torch_opt, repeats):
 
 
 MEMORY_SNIPPET = textwrap.dedent("""
-    import resource, sys, numpy as np
+    import sys, numpy as np
+    def status_mib(field):  # VmRSS: now; VmHWM: peak
+        with open("/proc/self/status") as handle:
+            line = next(line for line in handle if line.startswith(field + ":"))
+        return int(line.split()[1]) / 1024
     lib, opt = sys.argv[1], sys.argv[2]
     if lib == "torch":
         import torch
         torch.set_num_threads(2)
     else:
         import jitbp
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = status_mib("VmRSS")
     X = np.random.default_rng(0).random((64, 4096), dtype=np.float32)
     if lib == "torch":
         model = torch.nn.Sequential(*[torch.nn.Linear(4096, 4096) for _ in range(4)])
@@ -119,10 +123,11 @@ MEMORY_SNIPPET = textwrap.dedent("""
         for _ in range(2):
             o.zero_grad(); ((model(torch.from_numpy(X)) - torch.from_numpy(X)) ** 2).mean().backward(); o.step()
     else:
-        net = jitbp.Sequential(*[jitbp.layer("dense", 4096, 4096, seed=k) for k in range(4)], dtype=np.float32)
+        net = jitbp.Sequential(*[jitbp.layer("dense", 4096, 4096, seed=k, dtype=np.float32) for k in range(4)],
+                               dtype=np.float32)
         o = jitbp.SGD(lr=1e-3) if opt == "sgd" else jitbp.Adam()
         net.learn(X, X, "mse", o, epochs=2, batch_size=64)
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+    print(status_mib("VmHWM") - base)
 """)
 
 

@@ -2,10 +2,11 @@
 import numpy as np
 from numba import njit
 
-from ..hookspecs import hookimpl
 from ..blas import add_dyt_x
+from ..checks import as_dtype
+from ..hookspecs import hookimpl
 from ..kernels import ACCUMULATE, SGD, SGD_LR, SGD_MOMENTUM, SGD_WD, update_row, updated
-from ..layer import Layer, check_param, check_size
+from ..layer import Layer, check_param, check_size, uniform
 
 #: Below this many multiply-adds per call (batch x n_in x n_out), plain loops beat a
 #: BLAS call's overhead.
@@ -200,8 +201,9 @@ class Dense(Layer):
     forward_kernel, backward_kernel = dense_forward, dense_backward
     cuda_kernels = "jitbp.cuda.dense"
 
-    def __init__(self, n_in, n_out, bias=True, W=None, b=None, seed=None, name=None):
+    def __init__(self, n_in, n_out, bias=True, W=None, b=None, seed=None, name=None, dtype=np.float64):
         super().__init__(name=name)
+        self.dtype = as_dtype(dtype)
         self.n_in = check_size("n_in", n_in)
         self.n_out = check_size("n_out", n_out)
         self.bias = bool(bias)
@@ -210,11 +212,11 @@ class Dense(Layer):
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(self.n_in)
         shape = (self.n_out, self.n_in)
-        self.params["W"] = (rng.uniform(-bound, bound, shape) if W is None
-                            else check_param("dense W", W, shape))
+        self.params["W"] = (uniform(rng, bound, shape, self.dtype) if W is None
+                            else check_param("dense W", W, shape).astype(self.dtype))
         if self.bias:
-            self.params["b"] = (rng.uniform(-bound, bound, self.n_out) if b is None
-                                else check_param("dense b", b, (self.n_out,)))
+            self.params["b"] = (uniform(rng, bound, (self.n_out,), self.dtype) if b is None
+                                else check_param("dense b", b, (self.n_out,)).astype(self.dtype))
         else:
             self.forward_kernel, self.backward_kernel = dense_nobias_forward, dense_nobias_backward
 
@@ -229,7 +231,7 @@ class Dense(Layer):
         return ((rows, self.n_in), (self.n_out, batch), (1, self.n_out))
 
     def config(self):
-        return {"n_in": self.n_in, "n_out": self.n_out, "bias": self.bias}
+        return {"n_in": self.n_in, "n_out": self.n_out, "bias": self.bias, "dtype": np.dtype(self.dtype).name}
 
 
 @hookimpl
