@@ -172,11 +172,32 @@ class Source:
     def text(self, loss):
         imports = "".join(f"from {module} import {name} as {alias}\n"
                           for alias, (module, name) in sorted(self.imports.items()))
+        packages = sorted({module.split(".")[0] for module, _ in self.imports.values()} | {"jitbp"})
+        stamp = f"# kernel sources: {source_fingerprint(packages)}\n"
         step = "\n\n@njit(cache=True, inline=\"always\")\ndef step(BX, BT, V, D, WS, SC, P, ST, G, rule, hyper):\n"
         gathers = "\n".join(f"    gather(X[{j}], order, start, BX[{j}])" for j in range(len(self.net.inputs)))
         weight = "value * (stop - start) / n" if loss.mean else "value"
-        return (HEADER + imports + step + "\n".join(self.lines) + "\n"
+        return (HEADER + stamp + imports + step + "\n".join(self.lines) + "\n"
                 + EPOCH.format(gathers=gathers, weight=weight))
+
+
+def source_fingerprint(packages):
+    """A digest of the size and mtime of every source file of ``packages``.
+
+    Numba links the kernels' machine code into the compiled epoch and only checks the
+    generated file for staleness; the fingerprint goes into that file's text (and so
+    its name), so upgrading jitbp or a plugin compiles a new epoch instead of running
+    the old kernels.
+    """
+    digest = hashlib.sha256()
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        for root in (spec.submodule_search_locations or [os.path.dirname(spec.origin)]):
+            for folder, _, files in sorted(os.walk(root)):
+                for name in sorted(f for f in files if f.endswith(".py")):
+                    stat = os.stat(os.path.join(folder, name))
+                    digest.update(f"{folder}/{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
 
 
 def cache_dir():

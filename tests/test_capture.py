@@ -66,3 +66,18 @@ def test_second_process_loads_the_captured_epoch_from_cache(tmp_path):
     first, second = (tuple(map(int, run.stdout.split())) for run in runs)
     assert first == (0, 1)
     assert second == (1, 0)
+
+
+def test_editing_a_kernel_source_changes_the_captured_module(tmp_path, monkeypatch):
+    """Numba links kernels into the compiled epoch; a changed kernel file must not reuse it."""
+    from jitbp.capture import source_fingerprint
+
+    package = tmp_path / "fake_plugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "kernels.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = source_fingerprint(["fake_plugin"])
+    assert source_fingerprint(["fake_plugin"]) == before
+    (package / "kernels.py").write_text("x = 22\n")
+    assert source_fingerprint(["fake_plugin"]) != before
