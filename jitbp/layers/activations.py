@@ -7,6 +7,37 @@ from ..layer import Layer
 
 SIGMOID, TANH, RELU, IDENTITY, STEP = range(5)
 
+# float32 exp(-x) for the sigmoid, vectorizable (Numba's np.exp calls scalar libm):
+# exp(v) = 2^k exp(r), k = round(v / ln 2), r = v - k ln 2 in two parts, exp(r) by
+# Cephes' degree-7 expf polynomial (about 1 ulp), 2^k assembled in the exponent bits.
+LOG2E, LN2_HI, LN2_LO = 1.4426950408889634, 0.693359375, -2.12194440e-4
+EXPF_POLY = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+             5.0000001201e-1)
+#: exp(v) for v beyond these stays finite and normal in float32.
+EXPF_LOW, EXPF_HIGH = -87.0, 88.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _sigmoid32(xf, yf, bits):
+    """Sigmoid of float32 ``xf`` into ``yf``; ``bits`` is int32 scratch of the same size."""
+    t = yf.dtype.type
+    c0, c1, c2, c3, c4, c5 = EXPF_POLY
+    for i in range(xf.size):
+        v = min(max(-xf[i], t(EXPF_LOW)), t(EXPF_HIGH))
+        k = np.floor(v * t(LOG2E) + t(0.5))
+        r = v - k * t(LN2_HI) - k * t(LN2_LO)
+        p = t(c0) * r + t(c1)
+        p = p * r + t(c2)
+        p = p * r + t(c3)
+        p = p * r + t(c4)
+        p = p * r + t(c5)
+        yf[i] = p * r * r + r + t(1.0)
+        bits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
+    scale = bits.view(np.float32)
+    for i in range(xf.size):
+        value = t(1.0) / (t(1.0) + yf[i] * scale[i])
+        yf[i] = value if xf[i] == xf[i] else xf[i]
+
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _forward(op, x, y):
@@ -49,7 +80,10 @@ def _backward(op, x, y, dy, dx):
 
 @njit(cache=True, error_model="numpy")
 def sigmoid_forward(xs, params, y, ws):
-    _forward(SIGMOID, xs[0], y)
+    if y.itemsize == 4:
+        _sigmoid32(xs[0].reshape(-1), y.reshape(-1), ws[0].reshape(-1).view(np.int32)[:y.size])
+    else:
+        _forward(SIGMOID, xs[0], y)
 
 
 @njit(cache=True, error_model="numpy")
@@ -101,6 +135,9 @@ class Sigmoid(Layer):
     kind = "sigmoid"
     description = "logistic 1 / (1 + exp(-x)); derivative y (1 - y)"
     forward_kernel, backward_kernel = sigmoid_forward, sigmoid_backward
+
+    def workspace_shapes(self, batch, input_shapes):
+        return ((batch,) + tuple(input_shapes[0]),)
     cuda_kernels = "jitbp.cuda.activations.sigmoid"
 
 
