@@ -85,11 +85,13 @@ def capture_mode():
 def kernel_name(kernel):
     """``(module, name)`` through which ``kernel`` can be imported, or ``None``."""
     func = getattr(kernel, "py_func", None)
-    if func is None:
+    if func is None or func.__module__ == "__main__":  # a script's module cannot be re-imported
         return None
     try:
         module = importlib.import_module(func.__module__)
     except ImportError:
+        return None
+    if getattr(module, "__file__", None) is None:
         return None
     return (func.__module__, func.__name__) if getattr(module, func.__name__, None) is kernel else None
 
@@ -192,11 +194,15 @@ def source_fingerprint(packages):
     digest = hashlib.sha256()
     for package in packages:
         spec = importlib.util.find_spec(package)
-        for root in (spec.submodule_search_locations or [os.path.dirname(spec.origin)]):
-            for folder, _, files in sorted(os.walk(root)):
-                for name in sorted(f for f in files if f.endswith(".py")):
-                    stat = os.stat(os.path.join(folder, name))
-                    digest.update(f"{folder}/{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        if spec.submodule_search_locations is None:  # a single-file module
+            paths = [spec.origin]
+        else:
+            paths = [os.path.join(folder, name) for root in spec.submodule_search_locations
+                     for folder, _, files in sorted(os.walk(root)) for name in sorted(files)
+                     if name.endswith(".py")]
+        for path in paths:
+            stat = os.stat(path)
+            digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()[:16]
 
 

@@ -58,8 +58,24 @@ def features(name, data, shape, dtype):
     return np.require(cast, requirements=("C", "W", "A"))
 
 
+def parameters(net):
+    """Every parameter is still a C-contiguous array of the network's dtype and shape.
+
+    Layers own their arrays: using a layer in a network of another dtype, or assigning
+    ``layer.params[...]``, would otherwise reach the kernels as a typing error or as
+    silently mixed precision.
+    """
+    for key, value in net.params.items():
+        if not isinstance(value, np.ndarray) or value.dtype != net.dtype or not value.flags.c_contiguous:
+            got = f"{value.dtype} array" if isinstance(value, np.ndarray) else type(value).__name__
+            raise TypeError(f"parameter {key} is a {got} but this network is {np.dtype(net.dtype).name} "
+                            f"(C-contiguous): was its layer used in another network, or the array replaced? "
+                            f"Build the network again.")
+
+
 def inputs(net, X):
     """``X`` (an array, or a list of arrays for several inputs) checked against ``net``."""
+    parameters(net)
     if len(net.inputs) == 1:
         arrays = [features("X", X, net.inputs[0].shape, net.dtype)]
     else:

@@ -102,8 +102,11 @@ class Engine:
         self._captured = {}
 
     def buffers(self, batch):
-        bufs = self._buffers.get(batch)
-        if bufs is None:
+        """Buffers for ``batch`` samples, least recently used evicted first."""
+        bufs = self._buffers.pop(batch, None)
+        if bufs is not None:
+            self._buffers[batch] = bufs
+        else:
             if len(self._buffers) >= self.MAX_CACHED_BATCHES:
                 self._buffers.pop(next(iter(self._buffers)))
             bufs = self._buffers[batch] = Buffers(self.net, batch)

@@ -6,6 +6,9 @@ from numba import njit
 
 from .errors import UnknownNameError
 
+#: What a loss kernel returns when the network's output is outside the loss's domain
+#: (-inf: a real loss is never below zero). Callers turn it into a ValueError.
+OUT_OF_DOMAIN = -np.inf
 #: torch.nn.BCELoss clamps log terms at -100 and its gradient denominator at 1e-12.
 BCE_LOG_FLOOR = -100.0
 BCE_EPS = 1e-12
@@ -83,6 +86,8 @@ def bce(prob, target, delta):
     for s in range(prob.shape[0]):
         for j in range(prob.shape[1]):
             p = prob[s, j]
+            if p < 0.0 or p > 1.0:
+                return OUT_OF_DOMAIN
             t = target[s, j]
             log_p = max(np.log(p), BCE_LOG_FLOOR)
             log_q = max(np.log(1.0 - p), BCE_LOG_FLOOR)
@@ -100,6 +105,14 @@ class Loss:
     description: str
     labels: bool = False
     mean: bool = False
+    #: Why an output can be outside this loss's domain, for the error message.
+    domain: str = ""
+
+    def check(self, value):
+        """``value``, or a ValueError if the kernel reported outputs outside the domain."""
+        if value == OUT_OF_DOMAIN:
+            raise ValueError(f"{self.name}: {self.domain}")
+        return value
 
 
 LOSSES = {loss.name: loss for loss in (
@@ -109,7 +122,8 @@ LOSSES = {loss.name: loss for loss in (
     Loss("mae", mae, "mean absolute error over all elements", mean=True),
     Loss("cross_entropy", cross_entropy, "softmax + negative log-likelihood on logits, "
          "integer class labels, mean over the batch", labels=True, mean=True),
-    Loss("bce", bce, "binary cross-entropy on probabilities, mean over all elements", mean=True),
+    Loss("bce", bce, "binary cross-entropy on probabilities, mean over all elements", mean=True,
+         domain="the network's outputs must be probabilities in [0, 1]: end it with a sigmoid layer"),
 )}
 
 

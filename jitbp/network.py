@@ -41,7 +41,8 @@ class Network:
         counts = {}
         for node in self.calls:
             counts[id(node.layer)] = counts.get(id(node.layer), 0) + 1
-        self.shared_layers = [layer for layer in self.layers if counts[id(layer)] > 1]
+        #: Layers with parameters called more than once: their update waits for the summed gradient.
+        self.shared_layers = [layer for layer in self.layers if counts[id(layer)] > 1 and layer.params]
         self._first_call = {}
         for node in self.calls:
             self._first_call.setdefault(id(node.layer), node)
@@ -110,7 +111,7 @@ class Network:
             stop = min(start + EVAL_CHUNK, n)
             bufs = self.engine.buffers(stop - start)
             output = self.engine.forward(bufs, [np.ascontiguousarray(x[start:stop]) for x in inputs])
-            value = self.engine.loss(bufs, output, np.ascontiguousarray(target[start:stop]), loss)
+            value = loss.check(self.engine.loss(bufs, output, np.ascontiguousarray(target[start:stop]), loss))
             total += value * (stop - start) / n if loss.mean else value
         return total
 
@@ -123,7 +124,7 @@ class Network:
         bufs = self.engine.buffers(len(target))
         tape = []
         output = self.engine.forward(bufs, inputs, tape)
-        self.engine.loss(bufs, output, target, loss)
+        loss.check(self.engine.loss(bufs, output, target, loss))
         self.engine.backward(bufs, tape, collector)
         return {f"{self.layer_names[id(layer)]}.{key}": grad
                 for layer in self.layers

@@ -46,6 +46,7 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
         order = rng.permutation(n) if shuffle and size < n else None
         total, failed_batch, value = engine.train_epoch(inputs, target, order, size, loss, updates, capture)
         if failed_batch is not None:
+            loss.check(value)
             raise checkpoint.loss_diverged(epoch, failed_batch, value, history)
         history.append(total)
         if epoch + 1 == checkpoint.due:

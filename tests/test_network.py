@@ -136,3 +136,36 @@ def test_predict_in_chunks_matches_numpy(rng, monkeypatch):
     W0, b0, W1, b1 = net.params.values()
     expected = (1 / (1 + np.exp(-(X @ W0.T + b0)))) @ W1.T + b1
     np.testing.assert_allclose(net.predict(X), expected, rtol=1e-13)
+
+
+def test_a_layer_recast_by_another_network_is_reported(rng):
+    layer = jitbp.layer("dense", 3, 2, seed=0)
+    first = jitbp.Sequential(layer)
+    jitbp.Sequential(layer, dtype=np.float32)  # takes the layer's arrays to float32
+    with pytest.raises(TypeError, match="dense_0.W is a float32 array but this network is float64"):
+        first.predict(rng.normal(size=(2, 3)))
+
+
+def test_a_reused_activation_object_trains_on_every_path(monkeypatch, rng):
+    """A parameter-free layer called twice is not a shared-parameter layer."""
+    X, Y = rng.normal(size=(8, 3)), rng.normal(size=(8, 3))
+    results = []
+    for mode in ("never", "always"):
+        monkeypatch.setenv("JITBP_CAPTURE", mode)
+        x = jitbp.Input(3)
+        act = jitbp.layer("tanh")
+        net = jitbp.Network(x, act(jitbp.layer("dense", 3, 3, seed=1)(act(x))))
+        results.append(net.learn(X, Y, "mse", jitbp.SGD(lr=0.1), epochs=3, batch_size=2, shuffle=False))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-13)
+
+
+def test_bce_on_outputs_that_are_not_probabilities_is_a_clear_error(rng):
+    net = jitbp.Sequential(jitbp.layer("dense", 3, 2, seed=0))  # no sigmoid at the end
+    X, Y = rng.normal(size=(6, 3)) * 10, rng.uniform(size=(6, 2))
+    before = {k: v.copy() for k, v in net.params.items()}
+    for call in (lambda: net.loss(X, Y, "bce"), lambda: net.gradients(X, Y, "bce"),
+                 lambda: net.learn(X, Y, "bce", jitbp.SGD(lr=0.1), epochs=2)):
+        with pytest.raises(ValueError, match="probabilities in \\[0, 1\\]: end it with a sigmoid"):
+            call()
+    for key, value in net.params.items():
+        np.testing.assert_array_equal(value, before[key])

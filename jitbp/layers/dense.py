@@ -17,8 +17,8 @@ SMALL_MAX_WORK = 256
 #: Up to this many samples, backward streams W once: input delta, gradient row and
 #: update per row of W. Larger batches use BLAS tiles.
 STREAM_MAX_BATCH = 4
-#: Gradient elements computed per BLAS tile (512 KiB of float32): large enough for an
-#: efficient GEMM, small enough that the tile is updated while still in cache.
+#: Gradient elements computed per BLAS tile (512 KiB in float32, 1 MiB in float64):
+#: large enough for an efficient GEMM, small enough to be updated while in cache.
 TILE_ELEMENTS = 131072
 
 
