@@ -14,38 +14,32 @@ BCE_LOG_FLOOR = -100.0
 BCE_EPS = 1e-12
 
 
-@njit(cache=True, error_model="numpy")
-def sse(yhat, target, delta):
+@njit(cache=True, inline="always", error_model="numpy")
+def _squared_errors(yhat, target, delta, grad_scale):
+    """Sum of (yhat - target)^2; writes grad_scale * (yhat - target) into ``delta``."""
     total = 0.0
     for s in range(yhat.shape[0]):
         for j in range(yhat.shape[1]):
             e = yhat[s, j] - target[s, j]
             total += e * e
-            delta[s, j] = 2.0 * e
+            delta[s, j] = grad_scale * e
     return total
 
 
 @njit(cache=True, error_model="numpy")
+def sse(yhat, target, delta):
+    return _squared_errors(yhat, target, delta, 2.0)
+
+
+@njit(cache=True, error_model="numpy")
 def half_sse(yhat, target, delta):
-    total = 0.0
-    for s in range(yhat.shape[0]):
-        for j in range(yhat.shape[1]):
-            e = yhat[s, j] - target[s, j]
-            total += e * e
-            delta[s, j] = e
-    return 0.5 * total
+    return 0.5 * _squared_errors(yhat, target, delta, 1.0)
 
 
 @njit(cache=True, error_model="numpy")
 def mse(yhat, target, delta):
     scale = 1.0 / yhat.size
-    total = 0.0
-    for s in range(yhat.shape[0]):
-        for j in range(yhat.shape[1]):
-            e = yhat[s, j] - target[s, j]
-            total += e * e
-            delta[s, j] = 2.0 * e * scale
-    return total * scale
+    return _squared_errors(yhat, target, delta, 2.0 * scale) * scale
 
 
 @njit(cache=True, error_model="numpy")

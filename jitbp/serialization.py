@@ -159,6 +159,9 @@ def _build(header, path):
     for call in header["calls"]:
         if call["layer"] not in layers:
             layers[call["layer"]] = _layer(call, path)
+        if not all(type(k) is int and 0 <= k < len(nodes) for k in call["inputs"]):
+            raise ModelFileError(f"{path}: call {call['layer']!r} reads inputs {call['inputs']!r}, "
+                                 f"which are not earlier nodes of the graph")
         nodes.append(layers[call["layer"]](*(nodes[k] for k in call["inputs"])))
     return Network(nodes[:len(header["inputs"])], nodes[-1], dtype=checks.as_dtype(header["dtype"]))
 
@@ -200,6 +203,9 @@ def _optimizer(spec, net, arrays, path):
     optimizer = cls(**settings)
     for key, value in net.params.items():
         if key in spec["steps"]:
+            step = spec["steps"][key]
+            if type(step) is not int or step < 1:
+                raise ModelFileError(f"{path}: optimizer step {step!r} of {key} is not a positive integer")
             like = np.empty((optimizer.n_slots, value.size), value.dtype)
-            optimizer.set_state(value, _stored(arrays, f"optimizer/{key}", like, path), spec["steps"][key])
+            optimizer.set_state(value, _stored(arrays, f"optimizer/{key}", like, path), step)
     return optimizer

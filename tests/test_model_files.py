@@ -286,6 +286,9 @@ def first_call(key, value):
     lambda h: {k: v for k, v in h.items() if k != "calls"},
     lambda h: dict(h, optimizer=dict(h["optimizer"], **{"class": "LBFGS"})),
     lambda h: dict(h, optimizer=dict(h["optimizer"], settings={"lr": -1.0})),
+    first_call("inputs", [-1]),                     # would silently wire the last node
+    lambda h: dict(h, optimizer=dict(h["optimizer"], steps={k: -3 for k in h["optimizer"]["steps"]})),
+    lambda h: dict(h, optimizer=dict(h["optimizer"], steps={k: 2.5 for k in h["optimizer"]["steps"]})),
 ])
 def test_malformed_header_is_refused(saved, tmp_path, header):
     load_fails(rewrite(saved[0], tmp_path / "bad", header=header))

@@ -101,18 +101,47 @@ def test_defaults_are_torchs():
     assert jitbp.SGD(0.1).settings()["momentum"] == 0.0
 
 
+def numpy_gradients(params, X, Y):
+    """MSE gradients of dense(30, 40) -> sigmoid -> dense(40, 5), by hand in NumPy."""
+    W1, b1, W2, b2 = (params[k] for k in ("dense_0.W", "dense_0.b", "dense_1.W", "dense_1.b"))
+    h = 1 / (1 + np.exp(-(X @ W1.T + b1)))
+    d = 2 * (h @ W2.T + b2 - Y) / Y.size
+    dz = (d @ W2) * h * (1 - h)
+    return {"dense_0.W": dz.T @ X, "dense_0.b": dz.sum(0), "dense_1.W": d.T @ h, "dense_1.b": d.sum(0)}
+
+
 @pytest.mark.parametrize("batch", [1, 3, 64])
 @pytest.mark.parametrize("cls, formula, settings", [CASES[0], CASES[1], CASES[4]])
 def test_every_dense_kernel_path(batch, cls, formula, settings, rng):
-    """Shapes and batches that take the element, streaming, online-SGD and BLAS paths."""
+    """Shapes and batches that take the streaming, online-SGD and BLAS paths (GEMM into W
+    for plain SGD, tiles otherwise), against gradients computed in NumPy, over 3 steps."""
+    from jitbp.layers import dense
+
+    work = batch * 30 * 40
+    assert work > dense.SMALL_MAX_WORK and (batch <= dense.STREAM_MAX_BATCH) == (batch < 64)
     net = jitbp.Sequential(jitbp.layer("dense", 30, 40, seed=1), jitbp.layer("sigmoid"),
                            jitbp.layer("dense", 40, 5, seed=2))
     X, Y = rng.normal(size=(batch, 30)), rng.normal(size=(batch, 5))
     expected = {key: value.copy() for key, value in net.params.items()}
-    grads = net.gradients(X, Y, "mse")
+    states = {key: {} for key in expected}
     step = formula(**settings)
+    optimizer = cls(**settings)
+    for t in range(1, 4):
+        grads = numpy_gradients(expected, X, Y)
+        for key in expected:
+            expected[key] = step(expected[key], grads[key], states[key], t)
+        net.learn(X, Y, "mse", optimizer, epochs=1)
     for key in expected:
-        expected[key] = step(expected[key], grads[key], {}, 1)
-    net.learn(X, Y, "mse", cls(**settings), epochs=1)
-    for key in expected:
-        np.testing.assert_allclose(net.params[key], expected[key], rtol=1e-12, atol=1e-14, err_msg=key)
+        np.testing.assert_allclose(net.params[key], expected[key], rtol=1e-11, atol=1e-14, err_msg=key)
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+@pytest.mark.parametrize("make_optimizer", [lambda: jitbp.SGD(lr=0.1), lambda: jitbp.Adam(lr=0.01)])
+def test_float32_blas_paths_follow_float64(batch, make_optimizer, rng):
+    X, Y = rng.normal(size=(batch, 30)), rng.normal(size=(batch, 5))
+    nets = [jitbp.Sequential(jitbp.layer("dense", 30, 40, seed=1), jitbp.layer("sigmoid"),
+                             jitbp.layer("dense", 40, 5, seed=2), dtype=dtype) for dtype in (np.float32, np.float64)]
+    for net in nets:
+        net.learn(X, Y, "mse", make_optimizer(), epochs=3)
+    for key in nets[1].params:
+        np.testing.assert_allclose(nets[0].params[key], nets[1].params[key], rtol=2e-4, atol=2e-5, err_msg=key)
