@@ -106,6 +106,8 @@ class Source:
         self.fwd = [self._alias(node.layer.forward_kernel, f"fwd{k}") for k, node in enumerate(net.calls)]
         self.bwd = [self._alias(node.layer.backward_kernel, f"bwd{k}") for k, node in enumerate(net.calls)]
         self.loss = self._alias(loss.kernel, "loss_kernel")
+        self.inlined = {f"{kind}{k}" for k, node in enumerate(net.calls) if node.layer.inline_kernels
+                        for kind in ("fwd", "bwd")}
         self.scratch = []  # (call, slot) for every private input-delta buffer
         self.shared = {id(layer): g for g, layer in enumerate(net.shared_layers)}
         self._step(loss)
@@ -172,8 +174,10 @@ class Source:
                 self._emit(f"apply_gradient(rule, P[{k}][{j}], G[{shared}][{j}], ST[{k}][{j}], hyper)")
 
     def text(self, loss):
-        imports = "".join(f"from {module} import {name} as {alias}\n"
-                          for alias, (module, name) in sorted(self.imports.items()))
+        imports = "".join(
+            f"from {module} import {name} as _{alias}\n{alias} = njit(inline=\"always\")(_{alias}.py_func)\n"
+            if alias in self.inlined else f"from {module} import {name} as {alias}\n"
+            for alias, (module, name) in sorted(self.imports.items()))
         packages = sorted({module.split(".")[0] for module, _ in self.imports.values()} | {"jitbp"})
         stamp = f"# kernel sources: {source_fingerprint(packages)}\n"
         step = "\n\n@njit(cache=True, inline=\"always\")\ndef step(BX, BT, V, D, WS, SC, P, ST, G, rule, hyper):\n"

@@ -33,6 +33,9 @@ class Layer:
     n_inputs = 1
     forward_kernel = None
     backward_kernel = None
+    #: True when both kernels are small loops: the captured epoch then inlines them,
+    #: saving a call (and its reference counting) per step for some compile time.
+    inline_kernels = False
     #: Optional CUDA support: the dotted name (``"pkg.module"`` or ``"pkg.module.obj"``)
     #: of a module or object providing ``forward`` and ``backward`` with the CPU
     #: kernels' signatures, taking device arrays. It is resolved only when a network
