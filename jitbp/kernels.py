@@ -87,7 +87,7 @@ def _adagrad_constants(hyper, t):
     return t(hyper[ADAGRAD_CLR]), t(hyper[ADAGRAD_EPS]), t(hyper[ADAGRAD_WD])
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def updated(rule, p, g, state, i, hyper):
     """The new value of parameter element ``p`` (flat index ``i``) given its gradient ``g``.
 
