@@ -52,8 +52,10 @@ def _forward(x, W, b, y, has_bias):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _backward_small(x, dy, W, dx, need_dx, rule, hyper, state):
-    """Element by element, without array views: the fastest form for tiny layers."""
+    """Element by element, without array views: the fastest form for tiny layers.
+    Plain SGD is applied in place; other rules go through ``updated``."""
     n, n_in = x.shape
+    lr = W.dtype.type(_plain_sgd_lr(rule, hyper))
     if need_dx:
         for s in range(n):
             for j in range(n_in):
@@ -65,7 +67,10 @@ def _backward_small(x, dy, W, dx, need_dx, rule, hyper, state):
                 g += dy[s, o] * x[s, j]
                 if need_dx:
                     dx[s, j] += dy[s, o] * W[o, j]
-            W[o, j] = updated(rule, W[o, j], g, state, o * n_in + j, hyper)
+            if lr >= 0.0:
+                W[o, j] = W[o, j] - lr * g
+            else:
+                W[o, j] = updated(rule, W[o, j], g, state, o * n_in + j, hyper)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -164,11 +169,12 @@ def _backward(x, dy, W, dx, need_dx, rule, hyper, state, ws):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _update_bias_small(dy, b, rule, hyper, state):
+    lr = b.dtype.type(_plain_sgd_lr(rule, hyper))
     for o in range(dy.shape[1]):
         g = 0.0
         for s in range(dy.shape[0]):
             g += dy[s, o]
-        b[o] = updated(rule, b[o], g, state, o, hyper)
+        b[o] = b[o] - lr * g if lr >= 0.0 else updated(rule, b[o], g, state, o, hyper)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
