@@ -309,6 +309,14 @@ def check_shared(case):
     X, Y = _data(net, 3)
     err = gradcheck(net, X, Y)
     assert err <= GRAD_TOL, f"gradcheck with the layer called twice: relative error {err:.3g}"
+    # Adam tells one update with the summed gradient from two updates (SGD would not).
+    opt = optim.Adam(lr=0.01)
+    grads = net.gradients(X, Y)
+    expected = {key: _reference_step(opt, value.copy(), grads[key], {}, 1) for key, value in net.params.items()}
+    net.learn(X, Y, optimizer=opt, epochs=1, batch_size=None, shuffle=False)
+    for key, value in net.params.items():
+        np.testing.assert_allclose(value, expected[key], rtol=1e-9, atol=1e-12,
+                                   err_msg=f"Adam step with the layer called twice, parameter {key}")
 
 
 def check_dtypes(case):
