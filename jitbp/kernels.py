@@ -20,7 +20,6 @@ ADAM_LR, ADAM_B1, ADAM_B2, ADAM_EPS, ADAM_WD, ADAM_BC1, ADAM_BC2_SQRT = range(7)
 RMS_LR, RMS_ALPHA, RMS_EPS, RMS_WD = range(4)
 ADAGRAD_CLR, ADAGRAD_EPS, ADAGRAD_WD, ADAGRAD_LR, ADAGRAD_LR_DECAY = range(5)
 
-NO_STATE = np.zeros((0, 0))
 NO_HYPER = np.zeros(0)
 
 
@@ -119,6 +118,15 @@ def updated(rule, p, g, state, i, hyper):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def plain_sgd_lr(rule, hyper):
+    """The learning rate when ``rule`` is SGD without momentum or weight decay, else -1:
+    then the update is just ``p - lr * g`` and kernels may apply it in bulk."""
+    if rule == SGD and hyper[SGD_MOMENTUM] == 0.0 and hyper[SGD_WD] == 0.0:
+        return hyper[SGD_LR]
+    return -1.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def update_row(rule, p, g, state, offset, hyper):
     """Apply ``rule`` to the 1-D slice ``p`` (flat indices ``offset...``) with gradients ``g``.
 
@@ -127,12 +135,13 @@ def update_row(rule, p, g, state, offset, hyper):
     """
     m = p.size
     t = p.dtype.type
-    if rule == SGD:
+    plain_lr = t(plain_sgd_lr(rule, hyper))
+    if plain_lr >= 0.0:
+        for k in range(m):
+            p[k] = p[k] - plain_lr * g[k]
+    elif rule == SGD:
         lr, momentum, undamped, nesterov, wd, first = _sgd_constants(hyper, t)
-        if momentum == 0.0 and wd == 0.0:
-            for k in range(m):
-                p[k] = p[k] - lr * g[k]
-        elif momentum == 0.0:
+        if momentum == 0.0:
             for k in range(m):
                 p[k] = _sgd(p[k], g[k], t(0.0), lr, momentum, undamped, nesterov, wd, first)[0]
         else:

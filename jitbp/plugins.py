@@ -19,7 +19,6 @@ DEFAULT_PLUGINS = (
     "jitbp.layers.softmax",
     "jitbp.layers.merge",
 )
-BUILTIN = "jitbp"
 
 
 @dataclass(frozen=True)

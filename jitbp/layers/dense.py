@@ -5,7 +5,7 @@ from numba import njit
 from ..blas import add_dyt_x
 from ..checks import as_dtype
 from ..hookspecs import hookimpl
-from ..kernels import ACCUMULATE, SGD, SGD_LR, SGD_MOMENTUM, SGD_WD, update_row, updated
+from ..kernels import ACCUMULATE, plain_sgd_lr, update_row, updated
 from ..layer import Layer, check_param, check_size, uniform
 
 #: Below this many multiply-adds per call (batch x n_in x n_out), plain loops beat a
@@ -55,7 +55,7 @@ def _backward_small(x, dy, W, dx, need_dx, rule, hyper, state):
     """Element by element, without array views: the fastest form for tiny layers.
     Plain SGD is applied in place; other rules go through ``updated``."""
     n, n_in = x.shape
-    lr = W.dtype.type(_plain_sgd_lr(rule, hyper))
+    lr = W.dtype.type(plain_sgd_lr(rule, hyper))
     if need_dx:
         for s in range(n):
             for j in range(n_in):
@@ -71,14 +71,6 @@ def _backward_small(x, dy, W, dx, need_dx, rule, hyper, state):
                 W[o, j] = W[o, j] - lr * g
             else:
                 W[o, j] = updated(rule, W[o, j], g, state, o * n_in + j, hyper)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _plain_sgd_lr(rule, hyper):
-    """The learning rate when ``rule`` is SGD without momentum or weight decay, else -1."""
-    if rule == SGD and hyper[SGD_MOMENTUM] == 0.0 and hyper[SGD_WD] == 0.0:
-        return hyper[SGD_LR]
-    return -1.0
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -106,7 +98,7 @@ def _backward_online_sgd(x, dy, W, dx, need_dx, lr):
 def _backward_streaming(x, dy, W, dx, need_dx, rule, hyper, state, row):
     """One pass over W: each row feeds the input delta before it is updated."""
     n, n_in = x.shape
-    lr = _plain_sgd_lr(rule, hyper)
+    lr = plain_sgd_lr(rule, hyper)
     if n == 1 and lr >= 0.0:
         _backward_online_sgd(x, dy, W, dx, need_dx, lr)
         return
@@ -139,7 +131,7 @@ def _backward_tiled(x, dy, W, dx, need_dx, rule, hyper, state, tile, dy_t):
     n_out = W.shape[0]
     if need_dx:
         np.dot(dy, W, dx)
-    lr = _plain_sgd_lr(rule, hyper)
+    lr = plain_sgd_lr(rule, hyper)
     if lr >= 0.0:
         add_dyt_x(-lr, dy, x, W, 1.0)
         return
@@ -169,7 +161,7 @@ def _backward(x, dy, W, dx, need_dx, rule, hyper, state, ws):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _update_bias_small(dy, b, rule, hyper, state):
-    lr = b.dtype.type(_plain_sgd_lr(rule, hyper))
+    lr = b.dtype.type(plain_sgd_lr(rule, hyper))
     for o in range(dy.shape[1]):
         g = 0.0
         for s in range(dy.shape[0]):
