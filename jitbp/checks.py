@@ -35,9 +35,16 @@ def numeric_array(name, data):
     return array
 
 
+def all_finite(array):
+    """Whether every element is finite: one summing pass with no temporary array, and an
+    exact check only if the sum is not finite (a large finite sum may overflow)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.isfinite(np.add.reduce(array, axis=None)) or bool(np.isfinite(array).all())
+
+
 def finite(name, array):
     """Refuse NaN and inf, saying how many there are."""
-    if not np.all(np.isfinite(array)):
+    if array.dtype.kind == "f" and not all_finite(array):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} contains {bad} NaN or inf value(s)")
 
@@ -51,10 +58,11 @@ def features(name, data, shape, dtype):
         raise ShapeError(f"{name} must have shape (n_samples, {', '.join(map(str, shape))}), got {array.shape}")
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty (0 samples)")
-    finite(name, array)
     with np.errstate(over="ignore"):
         cast = array.astype(dtype, copy=False)
-    finite(f"{name} converted to {np.dtype(dtype).name}", cast)  # values beyond float32's range
+    if not all_finite(cast):  # one pass over the data in the common case
+        finite(name, array)
+        finite(f"{name} converted to {np.dtype(dtype).name}", cast)  # values beyond float32's range
     return np.require(cast, requirements=("C", "W", "A"))
 
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .checks import all_finite
 from .errors import DivergenceError
 
 #: Samples trained between two checks of every weight (at an epoch boundary). A check
@@ -16,14 +17,6 @@ CHECK_SAMPLES = 512
 #: checked, but not copied: the copy would double or triple their memory, so a
 #: rollback is impossible there and the error says so.
 CHECKPOINT_MAX_BYTES = 64 * 2**20
-
-
-def _finite(array):
-    """Whether every element is finite: a summing pass, exact check only if the sum is not.
-
-    Callers silence NumPy's overflow/invalid warnings (a large finite sum may overflow).
-    """
-    return math.isfinite(np.add.reduce(array, axis=None)) or bool(np.isfinite(array).all())
 
 
 class Checkpoint:
@@ -48,13 +41,12 @@ class Checkpoint:
 
     def non_finite(self):
         """The name of the first parameter or optimizer slot that is not finite, or ``None``."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            for key, value in self.params.items():
-                if not _finite(value):
-                    return f"parameter {key}"
-                state = self.optimizer.state_of(value)
-                if state is not None and not _finite(state[0]):
-                    return f"optimizer state of {key}"
+        for key, value in self.params.items():
+            if not all_finite(value):
+                return f"parameter {key}"
+            state = self.optimizer.state_of(value)
+            if state is not None and not all_finite(state[0]):
+                return f"optimizer state of {key}"
         return None
 
     def take(self, epoch):
