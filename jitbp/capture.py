@@ -47,26 +47,36 @@ def gather(source, order, start, out):
 
 
 @njit(cache=True, inline="always")
-def run_batch(X, T, order, start, bufs, P, ST, G, rule, hyper):
-    BX, BT, V, D, WS, SC = bufs
+def gather_inputs(X, order, start, BX):
 {gathers}
-    gather(T, order, start, BT)
-    return step(BX, BT, V, D, WS, SC, P, ST, G, rule, hyper)
 
 
 @njit(cache=True)
-def epoch(X, T, order, size, full, part, P, ST, G, rule, base, steps_before):
+def epoch(X, T, order, size, full, ahead_bufs, part, P, ST, G, rule, base, steps_before):
     n = T.shape[0]
     hyper = np.empty_like(base)
     total = 0.0
     done = 0
+    bufs, following = full, ahead_bufs
+    ahead = False  # the input-fed calls of this batch already ran in the last backward
     for start in range(0, n, size):
         stop = min(start + size, n)
         hyper_at(rule, base, steps_before + done + 1, hyper)
         if stop - start == size:
-            value = run_batch(X, T, order, start, full, P, ST, G, rule, hyper)
+            fuse = FUSE_AHEAD and start + 2 * size <= n
+            if not ahead:
+                gather_inputs(X, order, start, bufs[0])
+            gather(T, order, start, bufs[1])
+            if fuse:
+                gather_inputs(X, order, start + size, following[0])
+            value = step(bufs, following[0], following[2], ahead, fuse, P, ST, G, rule, hyper)
+            ahead = fuse
+            if fuse:
+                bufs, following = following, bufs
         else:
-            value = run_batch(X, T, order, start, part, P, ST, G, rule, hyper)
+            gather_inputs(X, order, start, part[0])
+            gather(T, order, start, part[1])
+            value = step(part, part[0], part[2], False, False, P, ST, G, rule, hyper)
         if not np.isfinite(value):
             return total, done, value
         total += {weight}
@@ -108,6 +118,13 @@ class Source:
         self.loss = self._alias(loss.kernel, "loss_kernel")
         self.inlined = {f"{kind}{k}" for k, node in enumerate(net.calls) if node.layer.inline_kernels
                         for kind in ("fwd", "bwd")}
+        shared = {id(layer) for layer in net.shared_layers}
+        #: Calls fed only by network inputs run the next batch's forward inside their
+        #: backward when the layer offers it (``Layer.backward_forward_kernel``).
+        self.ahead = {k: self._alias(node.layer.backward_forward_kernel, f"bwdfwd{k}")
+                      for k, node in enumerate(net.calls)
+                      if node.layer.backward_forward_kernel is not None and id(node.layer) not in shared
+                      and all(inp.is_input for inp in node.inputs)}
         self.scratch = []  # (call, slot) for every private input-delta buffer
         self.shared = {id(layer): g for g, layer in enumerate(net.shared_layers)}
         self._step(loss)
@@ -119,9 +136,9 @@ class Source:
         self.imports[alias] = ref
         return alias
 
-    def _value(self, node):
+    def _value(self, node, inputs="BX"):
         if node.is_input:
-            return f"BX[{self.net.inputs.index(node)}]"
+            return f"{inputs}[{self.net.inputs.index(node)}]"
         return f"V[{self.net.index[id(node)]}]"
 
     def _emit(self, line):
@@ -130,9 +147,12 @@ class Source:
     def _step(self, loss):
         net = self.net
         last = len(net.calls) - 1
+        self._emit("BX, BT, V, D, WS, SC = bufs")
         for k, node in enumerate(net.calls):
             xs = "".join(self._value(inp) + ", " for inp in node.inputs)
-            self._emit(f"{self.fwd[k]}(({xs}), P[{k}], V[{k}], WS[{k}])")
+            if k in self.ahead:
+                self._emit("if not ahead:")
+            self._emit(("    " if k in self.ahead else "") + f"{self.fwd[k]}(({xs}), P[{k}], V[{k}], WS[{k}])")
         target = "BT" if loss.labels else "BT.reshape(n, -1)"
         self._emit("n = BT.shape[0]")
         self._emit(f"value = {self.loss}(V[{last}].reshape(n, -1), {target}, D[{last}].reshape(n, -1))")
@@ -165,8 +185,15 @@ class Source:
             unwound.add(id(node.layer))
             self._emit(f"for g in G[{shared}]:")
             self._emit("    g[:, :] = 0.0")
-        self._emit(f"{self.bwd[k]}(({xs}), V[{k}], D[{k}], ({''.join(d + ', ' for d in dxs)}), {need_dx}, "
-                   f"P[{k}], {rule}, hyper, {states}, WS[{k}])")
+        args = f"(({xs}), V[{k}], D[{k}], ({''.join(d + ', ' for d in dxs)}), {need_dx}, P[{k}], {rule}, hyper, {states}, WS[{k}]"
+        if k in self.ahead:
+            next_xs = "".join(self._value(inp, "NX") + ", " for inp in node.inputs)
+            self._emit("if fuse:")
+            self._emit(f"    {self.ahead[k]}{args}, ({next_xs}), NV[{k}])")
+            self._emit("else:")
+            self._emit(f"    {self.bwd[k]}{args})")
+        else:
+            self._emit(f"{self.bwd[k]}{args})")
         for target, buf in fan_in:
             self._emit(f"add_into(D[{target}], SC[{buf}])")
         if shared is not None and net.first_call_of(node.layer) is node:
@@ -180,11 +207,12 @@ class Source:
             for alias, (module, name) in sorted(self.imports.items()))
         packages = sorted({module.split(".")[0] for module, _ in self.imports.values()} | {"jitbp"})
         stamp = f"# kernel sources: {source_fingerprint(packages)}\n"
-        step = "\n\n@njit(cache=True, inline=\"always\")\ndef step(BX, BT, V, D, WS, SC, P, ST, G, rule, hyper):\n"
+        step = ("\n\n@njit(cache=True, inline=\"always\")\n"
+                "def step(bufs, NX, NV, ahead, fuse, P, ST, G, rule, hyper):\n")
         gathers = "\n".join(f"    gather(X[{j}], order, start, BX[{j}])" for j in range(len(self.net.inputs)))
         weight = "value * (stop - start) / n" if loss.mean else "value"
-        return (HEADER + stamp + imports + step + "\n".join(self.lines) + "\n"
-                + EPOCH.format(gathers=gathers, weight=weight))
+        return (HEADER + stamp + imports + f"FUSE_AHEAD = {bool(self.ahead)}\n" + step + "\n".join(self.lines)
+                + "\n" + EPOCH.format(gathers=gathers, weight=weight))
 
 
 def source_fingerprint(packages):
@@ -240,11 +268,12 @@ def load_module(text):
 class CapturedEpoch:
     """A compiled epoch for one network and loss; ``None`` from :meth:`build` if not capturable."""
 
-    def __init__(self, net, loss, module, n_scratch):
+    def __init__(self, net, loss, module, scratch, ahead):
         self.net = net
         self.loss = loss
         self.module = module
-        self._scratch = n_scratch
+        self._scratch = scratch
+        self._ahead = ahead
 
     @classmethod
     def build(cls, net, loss):
@@ -252,7 +281,7 @@ class CapturedEpoch:
             source = Source(net, loss)
         except LookupError:
             return None
-        return cls(net, loss, load_module(source.text(loss)), source.scratch)
+        return cls(net, loss, load_module(source.text(loss)), source.scratch, sorted(source.ahead))
 
     def _buffers(self, engine, batch, inputs, target):
         bufs = engine.buffers(batch)
@@ -268,6 +297,19 @@ class CapturedEpoch:
                 tuple(bufs.values), tuple(bufs.deltas), tuple(bufs.workspaces), scratch)
         return packed
 
+    def _ahead_buffers(self, engine, batch, packed):
+        """``packed`` with its own inputs and outputs of the input-fed calls: the next
+        batch is written there while the current one is still being unwound."""
+        key = ("captured-ahead", id(self))
+        bufs = engine.buffers(batch)
+        following = bufs.extra.get(key)
+        if following is None:
+            inputs, target, values, deltas, workspaces, scratch = packed
+            values = tuple(np.empty_like(v) if k in self._ahead else v for k, v in enumerate(values))
+            following = bufs.extra[key] = (tuple(np.empty_like(x) for x in inputs), target, values, deltas,
+                                           workspaces, scratch)
+        return following
+
     def run(self, engine, inputs, target, order, size, optimizer, shared_grads):
         """One epoch, as :meth:`Engine.train_epoch` returns it; ``None`` if the
         parameters' step counts differ (the interpreted engine handles that)."""
@@ -282,8 +324,9 @@ class CapturedEpoch:
         part = full if n % size == 0 else self._buffers(engine, n % size, inputs, target)
         if order is None:
             order = np.arange(n)
+        ahead = self._ahead_buffers(engine, size, full) if self._ahead else full
         total, done, value = self.module.epoch(
-            tuple(inputs), target, order, size, full, part, tuple(layer_params),
+            tuple(inputs), target, order, size, full, ahead, part, tuple(layer_params),
             tuple(optimizer.states(params) for params in layer_params),
             tuple(tuple(g.reshape(1, -1) for g in grads) for grads in shared_grads),
             optimizer.rule, optimizer.base_hyper(), steps.pop())

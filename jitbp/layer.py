@@ -4,7 +4,7 @@ import numpy as np
 from .errors import ShapeError
 
 
-KERNEL_ATTRIBUTES = ("forward_kernel", "backward_kernel")
+KERNEL_ATTRIBUTES = ("forward_kernel", "backward_kernel", "backward_forward_kernel")
 
 
 class Layer:
@@ -23,6 +23,11 @@ class Layer:
         every parameter element, call ``jitbp.kernels.updated(rule, p, g, states[j],
         flat_index, hyper)`` with its gradient ``g`` and store the result. No full
         gradient array is needed.
+    ``backward_forward_kernel(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws, next_xs, next_y)``
+        Optional. ``backward_kernel``, then ``forward_kernel(next_xs, params, next_y, ws)``
+        with the updated parameters: the captured epoch calls it for calls fed by the
+        network's inputs, whose next batch is known during the backward pass, so a layer
+        can update its weights and run the next step's forward in one pass over them.
     """
 
     #: Name users pass to :func:`jitbp.layer`; unique across plugins.
@@ -33,6 +38,7 @@ class Layer:
     n_inputs = 1
     forward_kernel = None
     backward_kernel = None
+    backward_forward_kernel = None
     #: True when both kernels are small loops: the captured epoch then inlines them,
     #: saving a call (and its reference counting) per step for some compile time.
     inline_kernels = False

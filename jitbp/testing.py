@@ -64,7 +64,10 @@ def builtin_cases():
     """Cases covering every layer jitbp ships."""
     flat = [(4,)]
     cases = [LayerCase("dense", 4, 3, input_shapes=flat, seed=0),
-             LayerCase("dense", 4, 3, bias=False, input_shapes=flat, seed=1, id="dense(4,3,bias=False)")]
+             LayerCase("dense", 4, 3, bias=False, input_shapes=flat, seed=1, id="dense(4,3,bias=False)"),
+             # above dense.TINY_WEIGHTS: the kernels that are not inlined, and backward_forward_kernel
+             LayerCase("dense", 12, 9, input_shapes=[(12,)], seed=2),
+             LayerCase("dense", 12, 9, bias=False, input_shapes=[(12,)], seed=3, id="dense(12,9,bias=False)")]
     cases += [LayerCase(kind, input_shapes=[(2, 3)]) for kind in ("sigmoid", "tanh", "relu", "identity", "step")]
     cases += [LayerCase("softmax", input_shapes=flat),
               LayerCase("add", input_shapes=[(3,), (3,)], id="add(2 inputs)"),
@@ -291,6 +294,35 @@ def check_batch_of_one(case):
         np.testing.assert_allclose(value, online.params[key], rtol=1e-10, atol=1e-12, err_msg=key)
 
 
+def check_backward_forward(case):
+    """``backward_forward_kernel``, if the layer has one, equals ``backward_kernel`` then
+    ``forward_kernel`` on the next batch, for plain SGD, momentum and Adam, batches 1 and 2."""
+    if case.make().backward_forward_kernel is None:
+        raise unittest.SkipTest(f"layer {case.kind!r} has no backward_forward_kernel")
+    for batch in (1, 2):
+        for opt in (optim.SGD(lr=0.1), optim.SGD(lr=0.1, momentum=0.9), optim.Adam(lr=0.01)):
+            separate = _Kernels(case.make(), case.input_shapes, batch, np.float64)
+            fused = _Kernels(case.make(), case.input_shapes, batch, np.float64)
+            fused.params = tuple(p.copy() for p in separate.params)
+            following = _Kernels(case.make(), case.input_shapes, batch, np.float64, seed=1).xs
+            y = separate.forward()
+            outcomes = []
+            for run in (separate, fused):
+                states = opt.states(run.params)
+                dxs = tuple(np.full_like(x, np.nan) for x in run.xs)
+                next_y = np.full(run.y_shape, np.nan)
+                args = (run.xs, y, run.dy, dxs, True, run.params, opt.rule, opt.hyper(1), states, run.ws)
+                if run is separate:
+                    run.layer.backward_kernel(*args)
+                    run.layer.forward_kernel(following, run.params, next_y, run.ws)
+                else:
+                    run.layer.backward_forward_kernel(*args, following, next_y)
+                outcomes.append(dict(enumerate(dxs + run.params + states + (next_y,))))
+            for k, expected in outcomes[0].items():
+                _assert_close(f"{opt!r}, batch {batch}: input delta, parameter, state or next output #{k}",
+                              outcomes[1][k], expected, 1e-12)
+
+
 def check_fan_out(case):
     """The layer's output feeding two layers (joined by ``add``) gets the sum of their deltas."""
     net, _ = _network(case, head=lambda h: build_layer("add")(build_layer("identity")(h), build_layer("tanh")(h)))
@@ -480,7 +512,8 @@ def check_cuda(case):
         _assert_close(f"CUDA {name}", np.array(gpu), np.array(cpu), 1e-9)
 
 
-CHECKS = (check_derivatives, check_fused_update, check_batch_of_one, check_fan_out, check_shared,
+CHECKS = (check_derivatives, check_fused_update, check_batch_of_one, check_backward_forward, check_fan_out,
+          check_shared,
           check_dtypes, check_entry_point, check_config, check_compiled_once, check_cached, check_cuda)
 
 

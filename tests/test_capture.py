@@ -51,6 +51,52 @@ def test_captured_divergence_leaves_the_failing_batch_unapplied(monkeypatch):
     assert net.params["dense_0.W"][0, 0] == 1.0  # the first batch had zero error
 
 
+def two_branches(rng, squash=True):
+    """Two dense layers above dense.TINY_WEIGHTS fed by the input: both run the next
+    batch's forward inside their backward (``backward_forward_kernel``)."""
+    x = jitbp.Input(12)
+    joined = jitbp.layer("add")(jitbp.layer("dense", 12, 9, seed=int(rng.integers(99)))(x),
+                                jitbp.layer("dense", 12, 9, bias=False, seed=int(rng.integers(99)))(x))
+    return jitbp.Network(x, jitbp.layer("dense", 9, 2, seed=1)(jitbp.layer("tanh")(joined) if squash else joined))
+
+
+@pytest.mark.parametrize("make_optimizer, batch_size", [
+    (lambda: jitbp.SGD(lr=0.05), 1),  # the fused single-pass kernel
+    (lambda: jitbp.SGD(lr=0.05, momentum=0.9), 1),  # backward, then forward
+    (lambda: jitbp.SGD(lr=0.05), 3),  # 7 samples: a partial last batch
+])
+def test_next_forward_inside_the_backward_matches_the_tape(monkeypatch, make_optimizer, batch_size):
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(7, 12)), rng.normal(size=(7, 2))
+    results = []
+    for mode in ("never", "always"):
+        monkeypatch.setenv("JITBP_CAPTURE", mode)
+        net = two_branches(np.random.default_rng(0))
+        history = net.learn(X, Y, "mse", make_optimizer(), epochs=3, batch_size=batch_size, seed=4)
+        results.append((net, history))
+    (interpreted, h1), (captured, h2) = results
+    assert sorted(captured.engine._captured["mse"]._ahead) == [0, 1]
+    np.testing.assert_allclose(h2, h1, rtol=1e-12)
+    for key in interpreted.params:
+        np.testing.assert_allclose(captured.params[key], interpreted.params[key], rtol=1e-12, atol=1e-15,
+                                   err_msg=key)
+
+
+def test_next_forward_of_a_diverging_batch_changes_nothing(monkeypatch):
+    rng = np.random.default_rng(6)
+    X, Y = rng.normal(size=(4, 12)), rng.normal(size=(4, 2))
+    X[2] = 1e200
+    monkeypatch.setenv("JITBP_CAPTURE", "never")
+    expected = two_branches(np.random.default_rng(0), squash=False)
+    expected.learn(X[:2], Y[:2], "sse", jitbp.SGD(lr=0.01), batch_size=1, shuffle=False)
+    monkeypatch.setenv("JITBP_CAPTURE", "always")
+    net = two_branches(np.random.default_rng(0), squash=False)
+    with pytest.raises(FloatingPointError, match="batch 3"):
+        net.learn(X, Y, "sse", jitbp.SGD(lr=0.01), batch_size=1, shuffle=False)
+    for key in expected.params:  # two steps applied, the third not (rounding: the fused dot products)
+        np.testing.assert_allclose(net.params[key], expected.params[key], rtol=1e-12, atol=1e-15, err_msg=key)
+
+
 def test_second_process_loads_the_captured_epoch_from_cache(tmp_path):
     script = textwrap.dedent("""
         import numpy as np, jitbp

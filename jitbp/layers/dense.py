@@ -94,6 +94,37 @@ def _backward_online_sgd(x, dy, W, dx, need_dx, lr):
                 w[j] -= step * xs[j]
 
 
+@njit(cache=True, error_model="numpy", fastmath={"reassoc"})
+def _online_sgd_then_forward(x, dy, W, b, dx, need_dx, lr, x_next, y_next, has_bias):
+    """One sample's plain-SGD backward and the next sample's forward in one pass over
+    W: each row gives its share of the input delta, is updated, then meets the next
+    input (the dot product is reassociated so it vectorizes)."""
+    xs, xn, lr = x[0], x_next[0], W.dtype.type(lr)
+    delta = dx[0]
+    if need_dx:
+        delta[:] = 0.0
+    for o in range(W.shape[0]):
+        w = W[o]
+        d = dy[0, o]
+        step = lr * d
+        acc = W.dtype.type(0.0)
+        if need_dx:
+            for j in range(w.size):
+                delta[j] += d * w[j]
+                new = w[j] - step * xs[j]
+                w[j] = new
+                acc += new * xn[j]
+        else:
+            for j in range(w.size):
+                new = w[j] - step * xs[j]
+                w[j] = new
+                acc += new * xn[j]
+        if has_bias:
+            b[o] = b[o] - lr * d
+            acc += b[o]
+        y_next[0, o] = acc
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _backward_streaming(x, dy, W, dx, need_dx, rule, hyper, state, row):
     """One pass over W: each row feeds the input delta before it is updated."""
@@ -195,6 +226,28 @@ def dense_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
 
 
 @njit(cache=True, error_model="numpy")
+def dense_backward_forward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws, next_xs, next_y):
+    x, x_next = xs[0], next_xs[0]
+    lr = plain_sgd_lr(rule, hyper)
+    if x.shape[0] == 1 and x_next.shape[0] == 1 and lr >= 0.0:
+        _online_sgd_then_forward(x, dy, params[0], params[1], dxs[0], need_dx, lr, x_next, next_y, True)
+    else:
+        dense_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws)
+        dense_forward(next_xs, params, next_y, ws)
+
+
+@njit(cache=True, error_model="numpy")
+def dense_nobias_backward_forward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws, next_xs, next_y):
+    x, x_next, W = xs[0], next_xs[0], params[0]
+    lr = plain_sgd_lr(rule, hyper)
+    if x.shape[0] == 1 and x_next.shape[0] == 1 and lr >= 0.0:
+        _online_sgd_then_forward(x, dy, W, W[0], dxs[0], need_dx, lr, x_next, next_y, False)
+    else:
+        dense_nobias_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws)
+        dense_nobias_forward(next_xs, params, next_y, ws)
+
+
+@njit(cache=True, error_model="numpy")
 def dense_tiny_forward(xs, params, y, ws):
     _forward_loops(xs[0], params[0], y)
     for s in range(y.shape[0]):
@@ -236,6 +289,7 @@ class Dense(Layer):
     kind = "dense"
     description = "fully connected: y = x @ W.T + b, W (n_out, n_in), b (n_out,)"
     forward_kernel, backward_kernel = dense_forward, dense_backward
+    backward_forward_kernel = dense_backward_forward
     cuda_kernels = "jitbp.cuda.dense"
 
     def __init__(self, n_in, n_out, bias=True, W=None, b=None, seed=None, name=None, dtype=np.float64):
@@ -255,7 +309,7 @@ class Dense(Layer):
             self.params["b"] = (uniform(rng, bound, (self.n_out,), self.dtype) if b is None
                                 else check_param("dense b", b, (self.n_out,)).astype(self.dtype))
         tiny = self.n_in * self.n_out <= TINY_WEIGHTS
-        self.forward_kernel, self.backward_kernel = KERNELS[self.bias, tiny]
+        self.forward_kernel, self.backward_kernel, self.backward_forward_kernel = KERNELS[self.bias, tiny]
         self.inline_kernels = tiny
 
     def input_shape(self):
@@ -272,12 +326,12 @@ class Dense(Layer):
         return {"n_in": self.n_in, "n_out": self.n_out, "bias": self.bias, "dtype": np.dtype(self.dtype).name}
 
 
-#: (bias, tiny) -> (forward, backward)
+#: (bias, tiny) -> (forward, backward, backward then next forward)
 KERNELS = {
-    (True, False): (dense_forward, dense_backward),
-    (False, False): (dense_nobias_forward, dense_nobias_backward),
-    (True, True): (dense_tiny_forward, dense_tiny_backward),
-    (False, True): (dense_tiny_nobias_forward, dense_tiny_nobias_backward),
+    (True, False): (dense_forward, dense_backward, dense_backward_forward),
+    (False, False): (dense_nobias_forward, dense_nobias_backward, dense_nobias_backward_forward),
+    (True, True): (dense_tiny_forward, dense_tiny_backward, None),
+    (False, True): (dense_tiny_nobias_forward, dense_tiny_nobias_backward, None),
 }
 
 
