@@ -17,6 +17,8 @@ import tempfile
 
 import numpy as np
 
+from .unwind import backward_plan
+
 #: ``JITBP_CAPTURE``: "auto" (default) captures learn() calls of at least
 #: CAPTURE_MIN_STEPS steps, "always" every one, "never" none (debugging).
 CAPTURE_ENV = "JITBP_CAPTURE"
@@ -158,26 +160,22 @@ class Source:
         self._emit(f"value = {self.loss}(V[{last}].reshape(n, -1), {target}, D[{last}].reshape(n, -1))")
         self._emit("if not np.isfinite(value):")
         self._emit("    return value")
-        written = {id(net.output)}
         unwound = set()
-        for k in range(last, -1, -1):
-            self._unwind(k, written, unwound)
+        for k, step in reversed(list(enumerate(backward_plan(net)))):
+            self._unwind(k, step, unwound)
         self._emit("return value")
 
-    def _unwind(self, k, written, unwound):
+    def _unwind(self, k, step, unwound):
         net = self.net
         node = net.calls[k]
-        dxs, fan_in = [], []
-        for slot, inp in enumerate(node.inputs):
-            if inp.is_input or id(inp) in written:
-                dxs.append(f"SC[{len(self.scratch)}]")
-                if not inp.is_input:
-                    fan_in.append((net.index[id(inp)], len(self.scratch)))
+        dxs, scratch_of = [], {}
+        for slot, target in enumerate(step.delta_of):
+            if target is None:
+                scratch_of[slot] = len(self.scratch)
                 self.scratch.append((k, slot))
+                dxs.append(f"SC[{scratch_of[slot]}]")
             else:
-                dxs.append(f"D[{net.index[id(inp)]}]")
-                written.add(id(inp))
-        need_dx = not all(inp.is_input for inp in node.inputs)
+                dxs.append(f"D[{target}]")
         xs = "".join(self._value(inp) + ", " for inp in node.inputs)
         shared = self.shared.get(id(node.layer))
         rule, states = ("rule", f"ST[{k}]") if shared is None else ("ACCUMULATE", f"G[{shared}]")
@@ -185,7 +183,8 @@ class Source:
             unwound.add(id(node.layer))
             self._emit(f"for g in G[{shared}]:")
             self._emit("    g[:, :] = 0.0")
-        args = f"(({xs}), V[{k}], D[{k}], ({''.join(d + ', ' for d in dxs)}), {need_dx}, P[{k}], {rule}, hyper, {states}, WS[{k}]"
+        args = (f"(({xs}), V[{k}], D[{k}], ({''.join(d + ', ' for d in dxs)}), {step.need_dx}, P[{k}], {rule}, "
+                f"hyper, {states}, WS[{k}]")
         if k in self.ahead:
             next_xs = "".join(self._value(inp, "NX") + ", " for inp in node.inputs)
             self._emit("if fuse:")
@@ -194,8 +193,8 @@ class Source:
             self._emit(f"    {self.bwd[k]}{args})")
         else:
             self._emit(f"{self.bwd[k]}{args})")
-        for target, buf in fan_in:
-            self._emit(f"add_into(D[{target}], SC[{buf}])")
+        for slot, target in step.fan_in:
+            self._emit(f"add_into(D[{target}], SC[{scratch_of[slot]}])")
         if shared is not None and net.first_call_of(node.layer) is node:
             for j in range(len(node.layer.params)):
                 self._emit(f"apply_gradient(rule, P[{k}][{j}], G[{shared}][{j}], ST[{k}][{j}], hyper)")

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import kernels
 from .capture import CapturedEpoch
+from .unwind import backward_plan
 
 
 class Buffers:
@@ -98,6 +99,7 @@ class Engine:
 
     def __init__(self, net):
         self.net = net
+        self.plan = backward_plan(net)
         self._buffers = {}
         self._captured = {}
 
@@ -180,25 +182,16 @@ class Engine:
     def backward(self, bufs, tape, updates):
         """Pop the tape, sending each call its output delta and summing fan-out deltas."""
         net = self.net
-        written = {id(net.output)}
         while tape:
             i, xs, y = tape.pop()
             node = net.calls[i]
-            dxs, fan_in = [], []
-            for slot, inp in enumerate(node.inputs):
-                if inp.is_input or id(inp) in written:
-                    buf = bufs.scratch(i, slot, inp.shape, net.dtype)
-                    if not inp.is_input:
-                        fan_in.append((net.index[id(inp)], buf))
-                else:
-                    buf = bufs.deltas[net.index[id(inp)]]
-                    written.add(id(inp))
-                dxs.append(buf)
-            need_dx = not all(inp.is_input for inp in node.inputs)
+            step = self.plan[i]
+            dxs = tuple(bufs.scratch(i, slot, inp.shape, net.dtype) if target is None else bufs.deltas[target]
+                        for slot, (inp, target) in enumerate(zip(node.inputs, step.delta_of)))
             rule, hyper, states = updates.before(node)
-            node.layer.backward_kernel(xs, y, bufs.deltas[i], tuple(dxs), need_dx,
+            node.layer.backward_kernel(xs, y, bufs.deltas[i], dxs, step.need_dx,
                                        tuple(node.layer.params.values()), rule, hyper, states,
                                        bufs.workspaces[i])
-            for target, buf in fan_in:
-                bufs.deltas[target] += buf
+            for slot, target in step.fan_in:
+                bufs.deltas[target] += dxs[slot]
             updates.after(node)

@@ -9,49 +9,14 @@ optimizer state are copied back into the host arrays at the end of every epoch, 
 ``net.params`` is current when ``learn`` returns or raises.
 """
 import math
-from typing import NamedTuple
-
 import numpy as np
 
+from ..unwind import backward_plan
 from .api import cuda, require_device
 from .launch import add, gather_rows
 from .losses import loss_value
 from .resolve import device_kernels
 from .updates import DeviceUpdates, HostUpdates
-
-
-class BackwardStep(NamedTuple):
-    """Where one call's input deltas go when the tape unwinds it.
-
-    ``delta_of[slot]`` is the index of the call whose delta buffer input ``slot``
-    writes directly, or ``None`` for a private scratch buffer; ``fan_in`` lists
-    ``(slot, call index)`` scratch deltas to add into an already written delta.
-    """
-
-    delta_of: tuple
-    fan_in: tuple
-    need_dx: bool
-
-
-def backward_plan(net):
-    """The :class:`BackwardStep` of every call, fixed by the graph (the CPU engine's rule:
-    the first unwound consumer of a node writes its delta, later ones add into it)."""
-    written = {id(net.output)}
-    plan = [None] * len(net.calls)
-    for i in reversed(range(len(net.calls))):
-        node = net.calls[i]
-        delta_of, fan_in = [], []
-        for slot, inp in enumerate(node.inputs):
-            if inp.is_input or id(inp) in written:
-                delta_of.append(None)
-                if not inp.is_input:
-                    fan_in.append((slot, net.index[id(inp)]))
-            else:
-                delta_of.append(net.index[id(inp)])
-                written.add(id(inp))
-        need_dx = not all(inp.is_input for inp in node.inputs)
-        plan[i] = BackwardStep(tuple(delta_of), tuple(fan_in), need_dx)
-    return plan
 
 
 class DeviceBuffers:
