@@ -16,7 +16,8 @@ import numpy as np
 import jitbp
 
 from .benchmarks import common
-from .benchmarks.common import gemm_rate, peak_memory_mib, start_seconds, throughput_case
+from .benchmarks.common import (gemm_rate, gemm_seconds, peak_memory_mib, start_seconds, step_gemms,
+                                throughput_case)
 
 
 def main(argv=None):
@@ -52,7 +53,12 @@ def main(argv=None):
     for r in rows:
         print(f"{r['case']:<64} {r['jitbp']:>10,.0f} {r['torch']:>10,.0f} {r['ratio']:>7.2f}x")
     print(f"batch 1024 reaches {gemm_share:.0%} of numpy's float32 GEMM rate ({gemm / 1e9:.0f} GFLOP/s)")
-    result = {"rows": rows, "gemm_share": gemm_share}
+    ours, theirs = gemm_seconds(step_gemms(), repeats=3 if args.quick else 20)
+    torch_step = 1024 / b1024["torch"]
+    print(f"  its 8 GEMMs alone take {ours * 1e3:.2f} ms through the BLAS Numba calls, {theirs * 1e3:.2f} ms in "
+          f"torch.mm; PyTorch's whole step takes {torch_step * 1e3:.2f} ms: these GEMMs cap jitbp at "
+          f"{torch_step / ours:.2f}x")
+    result = {"rows": rows, "gemm_share": gemm_share, "gemm_cap_1024": torch_step / ours}
     if not args.quick:
         for opt in ("sgd", "adam"):
             mine, theirs = peak_memory_mib("jitbp", opt), peak_memory_mib("torch", opt)

@@ -174,3 +174,42 @@ def gemm_rate(n=1024, repeats=5):
     for _ in range(repeats):
         a @ b
     return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+
+
+def step_gemms(batch=1024, sizes=MLP_SIZES, seed=0):
+    """The GEMMs of one MLP training step (forward, weight gradient, input delta but the
+    first layer's), as ``(out, a, b)`` float32 triples for ``out = a @ b``."""
+    rng = np.random.default_rng(seed)
+    f32 = np.float32
+    gemms = []
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        x, W, dy = (rng.random(shape, dtype=f32) for shape in ((batch, n_in), (n_out, n_in), (batch, n_out)))
+        gemms += [(np.empty((batch, n_out), f32), x, W.T), (np.empty((n_out, n_in), f32), dy.T, x)]
+        if k:
+            gemms.append((np.empty((batch, n_in), f32), dy, W))
+    return gemms
+
+
+def gemm_seconds(gemms, repeats=20):
+    """Best time of all ``gemms`` through Numba's ``np.dot`` (the BLAS jitbp's kernels call)
+    and through ``torch.mm``."""
+    import torch
+    from numba import njit
+
+    @njit
+    def numba_dot(out, a, b):
+        np.dot(a, b, out)
+
+    def best(run):
+        run()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    tensors = [tuple(torch.from_numpy(m) for m in gemm) for gemm in gemms]
+    ours = best(lambda: [numba_dot(out, a, b) for out, a, b in gemms])
+    theirs = best(lambda: [torch.mm(a, b, out=out) for out, a, b in tensors])
+    return ours, theirs

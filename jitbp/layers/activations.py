@@ -1,6 +1,8 @@
 """Element-wise activations: sigmoid, tanh, relu, identity, step."""
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from ..hookspecs import hookimpl
 from ..layer import Layer
@@ -17,9 +19,21 @@ EXPF_POLY = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
 EXPF_LOW, EXPF_HIGH = -87.0, 88.0
 
 
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose bit pattern is the int32 ``bits`` (a bitcast, which vectorizes)."""
+    if bits != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
+
+
 @njit(cache=True, inline="always", error_model="numpy")
-def _sigmoid32(xf, yf, bits):
-    """Sigmoid of float32 ``xf`` into ``yf``; ``bits`` is int32 scratch of the same size."""
+def _sigmoid32(xf, yf):
+    """Sigmoid of float32 ``xf`` into ``yf``, one vectorizable loop."""
     t = yf.dtype.type
     c0, c1, c2, c3, c4, c5 = EXPF_POLY
     for i in range(xf.size):
@@ -31,11 +45,8 @@ def _sigmoid32(xf, yf, bits):
         p = p * r + t(c3)
         p = p * r + t(c4)
         p = p * r + t(c5)
-        yf[i] = p * r * r + r + t(1.0)
-        bits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
-    scale = bits.view(np.float32)
-    for i in range(xf.size):
-        value = t(1.0) / (t(1.0) + yf[i] * scale[i])
+        two_to_k = _float32_from_bits(np.int32((np.int32(k) + np.int32(127)) << np.int32(23)))
+        value = t(1.0) / (t(1.0) + (p * r * r + r + t(1.0)) * two_to_k)
         yf[i] = value if xf[i] == xf[i] else xf[i]
 
 
@@ -81,7 +92,7 @@ def _backward(op, x, y, dy, dx):
 @njit(cache=True, error_model="numpy")
 def sigmoid_forward(xs, params, y, ws):
     if y.itemsize == 4:
-        _sigmoid32(xs[0].reshape(-1), y.reshape(-1), ws[0].reshape(-1).view(np.int32)[:y.size])
+        _sigmoid32(xs[0].reshape(-1), y.reshape(-1))
     else:
         _forward(SIGMOID, xs[0], y)
 
@@ -135,9 +146,6 @@ class Sigmoid(Layer):
     kind = "sigmoid"
     description = "logistic 1 / (1 + exp(-x)); derivative y (1 - y)"
     forward_kernel, backward_kernel = sigmoid_forward, sigmoid_backward
-
-    def workspace_shapes(self, batch, input_shapes):
-        return ((batch,) + tuple(input_shapes[0]),)
     cuda_kernels = "jitbp.cuda.activations.sigmoid"
 
 
