@@ -35,16 +35,20 @@ def numeric_array(name, data):
     return array
 
 
-def all_finite(array):
-    """Whether every element is finite: one summing pass with no temporary array, and an
-    exact check only if the sum is not finite (a large finite sum may overflow)."""
+def first_non_finite(arrays):
+    """Index of the first of ``arrays`` holding a NaN or inf, or ``None``: one summing pass
+    each with no temporary array, and an exact check only where a sum is not finite (a
+    large finite sum may overflow)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return math.isfinite(np.add.reduce(array, axis=None)) or bool(np.isfinite(array).all())
+        for k, array in enumerate(arrays):
+            if not (math.isfinite(np.add.reduce(array, axis=None)) or np.isfinite(array).all()):
+                return k
+    return None
 
 
 def finite(name, array):
     """Refuse NaN and inf, saying how many there are."""
-    if array.dtype.kind == "f" and not all_finite(array):
+    if array.dtype.kind == "f" and first_non_finite([array]) is not None:
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} contains {bad} NaN or inf value(s)")
 
@@ -60,7 +64,7 @@ def features(name, data, shape, dtype):
         raise ValueError(f"{name} is empty (0 samples)")
     with np.errstate(over="ignore"):
         cast = array.astype(dtype, copy=False)
-    if not all_finite(cast):  # one pass over the data in the common case
+    if first_non_finite([cast]) is not None:  # one pass over the data in the common case
         finite(name, array)
         finite(f"{name} converted to {np.dtype(dtype).name}", cast)  # values beyond float32's range
     return np.require(cast, requirements=("C", "W", "A"))

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .checks import all_finite
+from .checks import first_non_finite
 from .errors import DivergenceError
 
 #: Samples trained between two checks of every weight (at an epoch boundary). A check
@@ -41,13 +41,16 @@ class Checkpoint:
 
     def non_finite(self):
         """The name of the first parameter or optimizer slot that is not finite, or ``None``."""
+        names, arrays = [], []
         for key, value in self.params.items():
-            if not all_finite(value):
-                return f"parameter {key}"
+            names.append(f"parameter {key}")
+            arrays.append(value)
             state = self.optimizer.state_of(value)
-            if state is not None and not all_finite(state[0]):
-                return f"optimizer state of {key}"
-        return None
+            if state is not None:
+                names.append(f"optimizer state of {key}")
+                arrays.append(state[0])
+        bad = first_non_finite(arrays)
+        return None if bad is None else names[bad]
 
     def take(self, epoch):
         """Copy the current (verified) parameters and state as those after ``epoch``."""
@@ -78,13 +81,15 @@ class Checkpoint:
             else:
                 self.optimizer.set_state(value, self.slots[key], self.steps[key])
 
-    def verify(self, epoch, history):
-        """After ``epoch`` (when due, and at the end): checkpoint if finite, else roll back and raise."""
+    def verify(self, epoch, history, final=False):
+        """After ``epoch`` (when due, and ``final``-ly at the end): checkpoint if finite (no
+        copy at the end: nothing can roll back to it), else roll back and raise."""
         if epoch == self.epoch:
             return
         bad = self.non_finite()
         if bad is None:
-            self.take(epoch)
+            if not final:
+                self.take(epoch)
             return
         self.restore()
         raise DivergenceError(

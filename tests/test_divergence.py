@@ -54,7 +54,7 @@ class NoCheckpoint:
     def __init__(self, *args):
         pass
 
-    def verify(self, *args):
+    def verify(self, *args, **kwargs):
         pass
 
 
@@ -173,17 +173,21 @@ def test_non_finite_parameters_are_refused_before_training():
 
 @pytest.mark.parametrize("samples, epochs, checks", [(4, 300, 3), (4, 128, 1), (512, 5, 5), (100, 12, 2)])
 def test_weights_are_checked_once_per_512_samples_and_at_the_end(monkeypatch, samples, epochs, checks):
-    """The O(params) check and copy are amortised: every ceil(512 / n) epochs, plus the last."""
-    taken = []
-    original = divergence.Checkpoint.take
-    monkeypatch.setattr(divergence.Checkpoint, "take", lambda self, epoch: taken.append(epoch) or original(self, epoch))
+    """The O(params) check and copy are amortised: checked before training, every
+    ceil(512 / n) epochs and after the last; copied before training and at each of those
+    but the last (nothing can roll back to it)."""
+    taken, checked = [], []
+    take, non_finite = divergence.Checkpoint.take, divergence.Checkpoint.non_finite
+    monkeypatch.setattr(divergence.Checkpoint, "take", lambda self, epoch: taken.append(epoch) or take(self, epoch))
+    monkeypatch.setattr(divergence.Checkpoint, "non_finite", lambda self: checked.append(1) or non_finite(self))
     net = jitbp.Sequential(jitbp.layer("dense", 2, 1, seed=0))
     rng = np.random.default_rng(0)
     net.learn(rng.normal(size=(samples, 2)), rng.normal(size=(samples, 1)), optimizer=jitbp.SGD(0.01),
               epochs=epochs, batch_size=32)
     every = -(-512 // samples)
-    assert taken == [0] + sorted(set(range(every, epochs + 1, every)) | {epochs})
-    assert len(taken) == 1 + checks
+    due = list(range(every, epochs + 1, every))
+    assert taken == [0] + due
+    assert len(checked) == 1 + len(set(due) | {epochs}) == 1 + checks
 
 
 def test_models_over_the_checkpoint_limit_keep_no_copy_and_say_so(monkeypatch):
