@@ -126,12 +126,14 @@ def plain_sgd_lr(rule, hyper):
     return -1.0
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def update_row(rule, p, g, state, offset, hyper):
     """Apply ``rule`` to the 1-D slice ``p`` (flat indices ``offset...``) with gradients ``g``.
 
     The rule is chosen once per row and its constants are cast to the parameters' dtype,
-    so each loop is tight arithmetic the compiler vectorizes.
+    so each loop is tight arithmetic the compiler vectorizes. An ordinary call, not
+    inlined: a row is long enough that the call costs nothing, and dense's three call
+    sites each expanding every rule cost seconds of first compilation.
     """
     m = p.size
     t = p.dtype.type
