@@ -179,6 +179,10 @@ class Engine:
         flat_target = target if loss.labels else target.reshape(n, -1)
         return float(loss.kernel(output.reshape(n, -1), flat_target, bufs.deltas[-1].reshape(n, -1)))
 
+    def scale_output_delta(self, bufs, factor):
+        """Multiply dL/d(output), as :meth:`loss` wrote it, by ``factor``."""
+        bufs.deltas[-1] *= factor
+
     def backward(self, bufs, tape, updates):
         """Pop the tape, sending each call its output delta and summing fan-out deltas."""
         net = self.net

@@ -9,7 +9,7 @@ from .layer import Layer
 from .losses import get_loss
 
 DEVICES = ("cpu", "cuda")
-#: Samples per forward pass in predict/loss: bounds memory on large inputs.
+#: Samples per pass in predict, loss and gradients: bounds memory on large inputs.
 EVAL_CHUNK = 4096
 
 
@@ -116,16 +116,22 @@ class Network:
         return total
 
     def gradients(self, X, Y, loss="mse"):
-        """dLoss/dparam for every parameter over the whole of X (same keys as ``params``)."""
+        """dLoss/dparam for every parameter over the whole of X (same keys as ``params``),
+        summed over chunks of samples (a mean loss's chunk weighted by its share)."""
         loss = get_loss(loss)
         inputs = checks.inputs(self, X)
         target = checks.targets(self, Y, loss, len(inputs[0]))
+        n = len(target)
         collector = GradientCollector(self)
-        bufs = self.engine.buffers(len(target))
-        tape = []
-        output = self.engine.forward(bufs, inputs, tape)
-        loss.check(self.engine.loss(bufs, output, target, loss))
-        self.engine.backward(bufs, tape, collector)
+        for start in range(0, n, EVAL_CHUNK):
+            stop = min(start + EVAL_CHUNK, n)
+            bufs = self.engine.buffers(stop - start)
+            tape = []
+            output = self.engine.forward(bufs, [np.ascontiguousarray(x[start:stop]) for x in inputs], tape)
+            loss.check(self.engine.loss(bufs, output, np.ascontiguousarray(target[start:stop]), loss))
+            if loss.mean and stop - start < n:
+                self.engine.scale_output_delta(bufs, (stop - start) / n)
+            self.engine.backward(bufs, tape, collector)
         return {f"{self.layer_names[id(layer)]}.{key}": grad
                 for layer in self.layers
                 for key, grad in zip(layer.params, collector.grads[id(layer)])}

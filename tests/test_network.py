@@ -146,6 +146,21 @@ def test_predict_in_chunks_matches_numpy(rng, monkeypatch):
     np.testing.assert_allclose(net.predict(X), expected, rtol=1e-13)
 
 
+@pytest.mark.parametrize("loss", ["mse", "sse", "cross_entropy"])
+def test_gradients_in_chunks_match_one_pass(rng, monkeypatch, loss):
+    """Chunks of 3, 3, 3 and 1 samples: mean losses weight each chunk by its share."""
+    import jitbp.network
+
+    net = mlp()
+    X = rng.normal(size=(10, 3))
+    Y = rng.integers(0, 2, size=10) if loss == "cross_entropy" else rng.normal(size=(10, 2))
+    whole = net.gradients(X, Y, loss)
+    monkeypatch.setattr(jitbp.network, "EVAL_CHUNK", 3)
+    chunked = net.gradients(X, Y, loss)
+    for key in whole:
+        np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-12, atol=1e-15, err_msg=key)
+
+
 def test_a_layer_recast_by_another_network_is_reported(rng):
     layer = jitbp.layer("dense", 3, 2, seed=0)
     first = jitbp.Sequential(layer)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..unwind import backward_plan
 from .api import cuda, require_device
-from .launch import add, gather_rows
+from .launch import add, gather_rows, scale
 from .losses import loss_value
 from .resolve import device_kernels
 from .updates import DeviceUpdates, HostUpdates
@@ -145,6 +145,10 @@ class CudaEngine:
         device_target = bufs.target(target.dtype, target.shape[1:])
         device_target.copy_to_device(target)
         return loss_value(loss, output, device_target, bufs.deltas[-1], bufs.partials, bufs.loss_out)
+
+    def scale_output_delta(self, bufs, factor):
+        """Multiply dL/d(output), as :meth:`loss` wrote it, by ``factor``."""
+        scale(bufs.deltas[-1], factor)
 
     def backward(self, bufs, tape, updates):
         """Unwind ``tape`` with a host updater (``Network.gradients``), state copied per call."""

@@ -37,6 +37,13 @@ def _add(src, dst):
 
 
 @cuda.jit
+def _scale(dst, factor):
+    i = cuda.grid(1)
+    if i < dst.size:
+        dst[i] *= factor
+
+
+@cuda.jit
 def _gather_rows(src, order, start, dst):
     i = cuda.grid(1)
     width = dst.shape[1]
@@ -56,6 +63,12 @@ def add(src, dst):
     """``dst += src`` for device arrays of one size."""
     src, dst = flat(src), flat(dst)
     _add[grid(dst.size)](src, dst)
+
+
+def scale(dst, factor):
+    """``dst *= factor`` for a device array."""
+    dst = flat(dst)
+    _scale[grid(dst.size)](dst, dst.dtype.type(factor))
 
 
 def gather_rows(src, order, start, dst):

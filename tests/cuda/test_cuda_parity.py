@@ -131,6 +131,17 @@ def test_predict_loss_gradients(data):
     assert_same_params(cpu, gpu, tol=0.0)  # gradients() changes nothing
 
 
+def test_gradients_in_chunks(data, monkeypatch):
+    import jitbp.network
+
+    monkeypatch.setattr(jitbp.network, "EVAL_CHUNK", 2)  # chunks of 2, 2 and 1 samples
+    X, Y = data
+    cpu, gpu = twins(chain("tanh"))
+    grads_cpu, grads_gpu = cpu.gradients(X, Y, "mse"), gpu.gradients(X, Y, "mse")
+    for key in grads_cpu:
+        assert_close(grads_gpu[key], grads_cpu[key], what=f"gradient {key}")
+
+
 def test_gradients_of_shared_layer_and_gradcheck(data):
     cpu, gpu = twins(shared)
     grads_cpu, grads_gpu = cpu.gradients(*data), gpu.gradients(*data)
