@@ -1,4 +1,5 @@
 """Workloads shared by the asv suite and the side-by-side comparison script."""
+import math
 import os
 import subprocess
 import sys
@@ -48,8 +49,14 @@ def mlp_flops_per_sample(sizes=MLP_SIZES):
     return total
 
 
+#: Seconds to idle before a measurement: thread pools a previous measurement used
+#: (OpenMP's, OpenBLAS's) keep spinning for a while and would compete for the 2 cores.
+SETTLE_SECONDS = 0.3
+
+
 def best_rate(run, samples, repeats):
-    """Best samples/s over ``repeats`` timed calls of ``run`` (after one warm-up call)."""
+    """Best samples/s over ``repeats`` timed calls of ``run`` (after settling and one warm-up call)."""
+    time.sleep(SETTLE_SECONDS)
     run()
     best = 0.0
     for _ in range(repeats):
@@ -167,13 +174,17 @@ def start_seconds(cache_dir):
 
 
 def gemm_rate(n=1024, repeats=5):
+    """numpy's float32 GEMM rate (FLOP/s) on n x n matrices, best of ``repeats``."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = a.copy()
+    time.sleep(SETTLE_SECONDS)
     a @ b
-    start = time.perf_counter()
+    best = math.inf
     for _ in range(repeats):
+        start = time.perf_counter()
         a @ b
-    return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best
 
 
 def step_gemms(batch=1024, sizes=MLP_SIZES, seed=0):
@@ -201,6 +212,7 @@ def gemm_seconds(gemms, repeats=20):
         np.dot(a, b, out)
 
     def best(run):
+        time.sleep(SETTLE_SECONDS)
         run()
         times = []
         for _ in range(repeats):
