@@ -125,14 +125,14 @@ def _online_sgd_then_forward(x, dy, W, b, dx, need_dx, lr, x_next, y_next, has_b
     """One sample's plain-SGD backward and the next sample's forward in one pass over
     W: each row gives its share of the input delta, is updated, then meets the next
     input (the dot product is reassociated so it vectorizes)."""
-    xs, xn, lr = x[0], x_next[0], W.dtype.type(lr)
+    xs, xn, rate = x[0], x_next[0], W.dtype.type(lr)
     delta = dx[0]
     if need_dx:
         delta[:] = 0.0
     for o in range(W.shape[0]):
         w = W[o]
         d = dy[0, o]
-        step = lr * d
+        step = rate * d
         acc = W.dtype.type(0.0)
         if need_dx:
             for j in range(w.size):
@@ -146,7 +146,7 @@ def _online_sgd_then_forward(x, dy, W, b, dx, need_dx, lr, x_next, y_next, has_b
                 w[j] = new
                 acc += new * xn[j]
         if has_bias:
-            b[o] = b[o] - lr * d
+            b[o] = b[o] - rate * d
             acc += b[o]
         y_next[0, o] = acc
 
