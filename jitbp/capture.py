@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 
@@ -243,6 +244,19 @@ def cache_dir():
     path = os.path.join(root, "captured")
     os.makedirs(path, exist_ok=True)
     return path
+
+
+def cache_usage():
+    """``(directory, captured epochs, bytes)`` of the on-disk cache, compiled code included."""
+    path = cache_dir()
+    epochs = sum(name.endswith(".py") for name in os.listdir(path))
+    size = sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(path) for name in names)
+    return path, epochs, size
+
+
+def clear_cache():
+    """Delete every captured epoch on disk; each is written and compiled again when next used."""
+    shutil.rmtree(cache_dir())
 
 
 def load_module(text):

@@ -1,4 +1,4 @@
-"""The ``jitbp`` command: ``demo``, ``layers`` and ``plugins``."""
+"""The ``jitbp`` command: ``demo``, ``layers``, ``plugins`` and ``cache``."""
 import argparse
 import os
 import sys
@@ -37,6 +37,17 @@ def _demo(args):
     main(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
 
 
+def _cache(args):
+    from .capture import cache_usage, clear_cache
+
+    path, epochs, size = cache_usage()
+    if args.clear:
+        clear_cache()
+        print(f"removed {epochs} captured epoch(s), {size / 2**20:.1f} MiB, from {path}")
+    else:
+        print(f"{path}: {epochs} captured epoch(s), {size / 2**20:.1f} MiB")
+
+
 def _disable(names):
     """Add ``names`` to the disabled plugins of this process and rediscover plugins."""
     from .plugins import DISABLE_ENV, reload
@@ -60,6 +71,9 @@ def main(argv=None):
     plugins = commands.add_parser("plugins", help="list plugins, their versions, layers and failures")
     plugins.add_argument("--strict", action="store_true", help="exit 1 if a plugin failed to load")
     plugins.set_defaults(run=_plugins)
+    cache = commands.add_parser("cache", help="where captured epochs are cached (JITBP_CACHE_DIR), and their size")
+    cache.add_argument("--clear", action="store_true", help="delete them (they are rebuilt when next used)")
+    cache.set_defaults(run=_cache)
     args = parser.parse_args(argv)
     if args.disable:
         _disable(args.disable)

@@ -127,3 +127,19 @@ def test_editing_a_kernel_source_changes_the_captured_module(tmp_path, monkeypat
     assert source_fingerprint(["fake_plugin"]) == before
     (package / "kernels.py").write_text("x = 22\n")
     assert source_fingerprint(["fake_plugin"]) != before
+
+
+def test_cache_command_reports_and_clears_captured_epochs(tmp_path, monkeypatch, capsys):
+    from jitbp.cli import main
+
+    monkeypatch.setenv("JITBP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("JITBP_CAPTURE", "always")
+    # a graph and loss no other test captures: a module already imported is not written again
+    net = jitbp.Sequential(jitbp.layer("dense", 7, 3, seed=0), jitbp.layer("tanh"), jitbp.layer("dense", 3, 2))
+    net.learn(np.ones((4, 7)), np.ones((4, 2)), "mae", batch_size=1)
+    assert main(["cache"]) == 0
+    assert ": 1 captured epoch(s)" in capsys.readouterr().out
+    assert main(["cache", "--clear"]) == 0
+    assert "removed 1 captured epoch(s)" in capsys.readouterr().out
+    assert main(["cache"]) == 0
+    assert ": 0 captured epoch(s), 0.0 MiB" in capsys.readouterr().out
