@@ -123,11 +123,14 @@ class Source:
                         for kind in ("fwd", "bwd")}
         shared = {id(layer) for layer in net.shared_layers}
         #: Calls fed only by network inputs run the next batch's forward inside their
-        #: backward when the layer offers it (``Layer.backward_forward_kernel``).
-        self.ahead = {k: self._alias(node.layer.backward_forward_kernel, f"bwdfwd{k}")
-                      for k, node in enumerate(net.calls)
-                      if node.layer.backward_forward_kernel is not None and id(node.layer) not in shared
-                      and all(inp.is_input for inp in node.inputs)}
+        #: backward when the layer offers it (``Layer.backward_forward_kernel``) in a form
+        #: the generated module can import; otherwise they run as before.
+        self.ahead = {}
+        for k, node in enumerate(net.calls):
+            fused = node.layer.backward_forward_kernel
+            if (fused is not None and kernel_name(fused) is not None and id(node.layer) not in shared
+                    and all(inp.is_input for inp in node.inputs)):
+                self.ahead[k] = self._alias(fused, f"bwdfwd{k}")
         self.scratch = []  # (call, slot) for every private input-delta buffer
         self.shared = {id(layer): g for g, layer in enumerate(net.shared_layers)}
         self._step(loss)

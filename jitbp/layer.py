@@ -25,9 +25,11 @@ class Layer:
         gradient array is needed.
     ``backward_forward_kernel(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws, next_xs, next_y)``
         Optional. ``backward_kernel``, then ``forward_kernel(next_xs, params, next_y, ws)``
-        with the updated parameters: the captured epoch calls it for calls fed by the
-        network's inputs, whose next batch is known during the backward pass, so a layer
-        can update its weights and run the next step's forward in one pass over them.
+        with the updated parameters, so a layer can update its weights and run the next
+        step's forward in one pass over them. The captured epoch calls it for a layer that
+        is not shared and whose inputs are all network inputs (so ``need_dx`` is false),
+        when the next batch has the same size. A subclass that replaces either kernel
+        must replace or clear this one too.
     """
 
     #: Name users pass to :func:`jitbp.layer`; unique across plugins.
@@ -54,7 +56,7 @@ class Layer:
         super().__init_subclass__(**kwargs)
         for attr in KERNEL_ATTRIBUTES:
             value = cls.__dict__.get(attr)
-            if value is not None and not isinstance(value, staticmethod):
+            if value is not None and not isinstance(value, (staticmethod, property)):
                 setattr(cls, attr, staticmethod(value))
 
     def __init__(self, *, name=None):

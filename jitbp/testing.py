@@ -296,31 +296,39 @@ def check_batch_of_one(case):
 
 def check_backward_forward(case):
     """``backward_forward_kernel``, if the layer has one, equals ``backward_kernel`` then
-    ``forward_kernel`` on the next batch, for plain SGD, momentum and Adam, batches 1 and 2."""
+    ``forward_kernel`` on the next batch: plain SGD, momentum and Adam, batches 1 and 2,
+    with and without input deltas, in float64 and float32."""
     if case.make().backward_forward_kernel is None:
         raise unittest.SkipTest(f"layer {case.kind!r} has no backward_forward_kernel")
-    for batch in (1, 2):
-        for opt in (optim.SGD(lr=0.1), optim.SGD(lr=0.1, momentum=0.9), optim.Adam(lr=0.01)):
-            separate = _Kernels(case.make(), case.input_shapes, batch, np.float64)
-            fused = _Kernels(case.make(), case.input_shapes, batch, np.float64)
-            fused.params = tuple(p.copy() for p in separate.params)
-            following = _Kernels(case.make(), case.input_shapes, batch, np.float64, seed=1).xs
-            y = separate.forward()
-            outcomes = []
-            for run in (separate, fused):
-                states = opt.states(run.params)
-                dxs = tuple(np.full_like(x, np.nan) for x in run.xs)
-                next_y = np.full(run.y_shape, np.nan)
-                args = (run.xs, y, run.dy, dxs, True, run.params, opt.rule, opt.hyper(1), states, run.ws)
-                if run is separate:
-                    run.layer.backward_kernel(*args)
-                    run.layer.forward_kernel(following, run.params, next_y, run.ws)
-                else:
-                    run.layer.backward_forward_kernel(*args, following, next_y)
-                outcomes.append(dict(enumerate(dxs + run.params + states + (next_y,))))
-            for k, expected in outcomes[0].items():
-                _assert_close(f"{opt!r}, batch {batch}: input delta, parameter, state or next output #{k}",
-                              outcomes[1][k], expected, 1e-12)
+    for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        for batch in (1, 2):
+            for need_dx in (True, False):
+                for opt in (optim.SGD(lr=0.1), optim.SGD(lr=0.1, momentum=0.9), optim.Adam(lr=0.01)):
+                    where = f"{np.dtype(dtype).name}, batch {batch}, need_dx={need_dx}, {opt!r}"
+                    _compare_backward_forward(case, dtype, batch, need_dx, opt, rtol, where)
+
+
+def _compare_backward_forward(case, dtype, batch, need_dx, opt, rtol, where):
+    separate = _Kernels(case.make(), case.input_shapes, batch, dtype)
+    fused = _Kernels(case.make(), case.input_shapes, batch, dtype)
+    fused.params = tuple(p.copy() for p in separate.params)
+    following = _Kernels(case.make(), case.input_shapes, batch, dtype, seed=1).xs
+    y = separate.forward()
+    outcomes = []
+    for run in (separate, fused):
+        states = opt.states(run.params)
+        dxs = tuple(np.full_like(x, np.nan) for x in run.xs)
+        next_y = np.full(run.y_shape, np.nan, dtype)
+        args = (run.xs, y, run.dy, dxs, need_dx, run.params, opt.rule, opt.hyper(1), states, run.ws)
+        if run is separate:
+            run.layer.backward_kernel(*args)
+            run.layer.forward_kernel(following, run.params, next_y, run.ws)
+        else:
+            run.layer.backward_forward_kernel(*args, following, next_y)
+        outcomes.append(dict(enumerate((dxs if need_dx else ()) + run.params + states + (next_y,))))
+    for k, expected in outcomes[0].items():
+        _assert_close(f"{where}: input delta, parameter, state or next output #{k}", outcomes[1][k], expected,
+                      rtol)
 
 
 def check_fan_out(case):

@@ -50,7 +50,7 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
             loss.check(value)
             raise checkpoint.loss_diverged(epoch, failed_batch, value, history)
         history.append(total)
-        if epoch + 1 == checkpoint.due:
+        if epoch + 1 == checkpoint.due and epoch + 1 < epochs:  # the last epoch: verified below
             checkpoint.verify(epoch + 1, history)
         if tol is not None:
             if best - total > tol:

@@ -6,8 +6,10 @@ import textwrap
 
 import numpy as np
 import pytest
+from numba import njit
 
 import jitbp
+from jitbp.layers.dense import Dense
 from test_torch_oracle import data, graph
 
 CASES = [
@@ -80,6 +82,34 @@ def test_next_forward_inside_the_backward_matches_the_tape(monkeypatch, make_opt
     for key in interpreted.params:
         np.testing.assert_allclose(captured.params[key], interpreted.params[key], rtol=1e-12, atol=1e-15,
                                    err_msg=key)
+
+
+@njit(cache=True)
+def frozen_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+    """A replaced dense backward that never updates W."""
+    if need_dx:
+        dxs[0][:, :] = np.dot(dy, params[0])
+
+
+class FrozenDense(Dense):
+    kind = "frozen_dense"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.backward_kernel = frozen_backward
+
+
+def test_a_subclass_that_replaces_the_backward_gets_no_fused_kernel(monkeypatch):
+    """Dense's fused kernel would bypass the subclass's backward."""
+    assert Dense(12, 9).backward_forward_kernel is not None
+    assert FrozenDense(12, 9).backward_forward_kernel is None
+    monkeypatch.setenv("JITBP_CAPTURE", "always")
+    frozen = FrozenDense(12, 9, seed=0)
+    before = frozen.params["W"].copy()
+    net = jitbp.Sequential(frozen, jitbp.layer("tanh"), jitbp.layer("dense", 9, 2, seed=1))
+    rng = np.random.default_rng(0)
+    net.learn(rng.normal(size=(6, 12)), rng.normal(size=(6, 2)), "mse", jitbp.SGD(lr=0.1), batch_size=1)
+    np.testing.assert_array_equal(frozen.params["W"], before)
 
 
 def test_next_forward_of_a_diverging_batch_changes_nothing(monkeypatch):

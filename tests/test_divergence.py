@@ -186,7 +186,7 @@ def test_weights_are_checked_once_per_512_samples_and_at_the_end(monkeypatch, sa
               epochs=epochs, batch_size=32)
     every = -(-512 // samples)
     due = list(range(every, epochs + 1, every))
-    assert taken == [0] + due
+    assert taken == [0] + [epoch for epoch in due if epoch < epochs]
     assert len(checked) == 1 + len(set(due) | {epochs}) == 1 + checks
 
 

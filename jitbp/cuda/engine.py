@@ -9,6 +9,7 @@ optimizer state are copied back into the host arrays at the end of every epoch, 
 ``net.params`` is current when ``learn`` returns or raises.
 """
 import math
+
 import numpy as np
 
 from ..unwind import backward_plan

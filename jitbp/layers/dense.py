@@ -315,7 +315,6 @@ class Dense(Layer):
     kind = "dense"
     description = "fully connected: y = x @ W.T + b, W (n_out, n_in), b (n_out,)"
     forward_kernel, backward_kernel = dense_forward, dense_backward
-    backward_forward_kernel = dense_backward_forward
     cuda_kernels = "jitbp.cuda.dense"
 
     def __init__(self, n_in, n_out, bias=True, W=None, b=None, seed=None, name=None, dtype=np.float64):
@@ -335,8 +334,15 @@ class Dense(Layer):
             self.params["b"] = (uniform(rng, bound, (self.n_out,), self.dtype) if b is None
                                 else check_param("dense b", b, (self.n_out,)).astype(self.dtype))
         tiny = self.n_in * self.n_out <= TINY_WEIGHTS
-        self.forward_kernel, self.backward_kernel, self.backward_forward_kernel = KERNELS[self.bias, tiny]
+        self.forward_kernel, self.backward_kernel, _ = KERNELS[self.bias, tiny]
         self.inline_kernels = tiny
+
+    @property
+    def backward_forward_kernel(self):
+        """The fused kernel while this layer still runs dense's own kernels; ``None`` once
+        a subclass replaces one of them (the fused kernel would bypass it)."""
+        forward, backward, fused = KERNELS[self.bias, self.inline_kernels]
+        return fused if self.forward_kernel is forward and self.backward_kernel is backward else None
 
     def input_shape(self):
         return (self.n_in,)
