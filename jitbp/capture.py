@@ -121,18 +121,17 @@ class Source:
         self.loss = self._alias(loss.kernel, "loss_kernel")
         self.inlined = {f"{kind}{k}" for k, node in enumerate(net.calls) if node.layer.inline_kernels
                         for kind in ("fwd", "bwd")}
-        shared = {id(layer) for layer in net.shared_layers}
+        self.shared = {id(layer): g for g, layer in enumerate(net.shared_layers)}
         #: Calls fed only by network inputs run the next batch's forward inside their
         #: backward when the layer offers it (``Layer.backward_forward_kernel``) in a form
         #: the generated module can import; otherwise they run as before.
         self.ahead = {}
         for k, node in enumerate(net.calls):
             fused = node.layer.backward_forward_kernel
-            if (fused is not None and kernel_name(fused) is not None and id(node.layer) not in shared
+            if (fused is not None and kernel_name(fused) is not None and id(node.layer) not in self.shared
                     and all(inp.is_input for inp in node.inputs)):
                 self.ahead[k] = self._alias(fused, f"bwdfwd{k}")
         self.scratch = []  # (call, slot) for every private input-delta buffer
-        self.shared = {id(layer): g for g, layer in enumerate(net.shared_layers)}
         self._step(loss)
 
     def _alias(self, kernel, alias):
