@@ -251,26 +251,30 @@ def dense_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     _update_bias(dy, b, rule, hyper, states[1], ws[2][0])
 
 
-@njit(cache=True, error_model="numpy")
-def dense_backward_forward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws, next_xs, next_y):
+@njit(cache=True, inline="always", error_model="numpy")
+def _backward_then_forward(xs, dy, dxs, need_dx, W, b, rule, hyper, states, ws, next_xs, next_y, has_bias):
+    """One pass over W for online plain SGD; otherwise the backward, then the forward."""
     x, x_next = xs[0], next_xs[0]
     lr = plain_sgd_lr(rule, hyper)
     if x.shape[0] == 1 and x_next.shape[0] == 1 and lr >= 0.0:
-        _online_sgd_then_forward(x, dy, params[0], params[1], dxs[0], need_dx, lr, x_next, next_y, True)
-    else:
-        dense_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws)
-        dense_forward(next_xs, params, next_y, ws)
+        _online_sgd_then_forward(x, dy, W, b, dxs[0], need_dx, lr, x_next, next_y, has_bias)
+        return
+    _backward(x, dy, W, dxs[0], need_dx, rule, hyper, states[0], ws)
+    if has_bias:
+        _update_bias(dy, b, rule, hyper, states[-1], ws[2][0])
+    _forward(x_next, W, b, next_y, has_bias)
+
+
+@njit(cache=True, error_model="numpy")
+def dense_backward_forward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws, next_xs, next_y):
+    _backward_then_forward(xs, dy, dxs, need_dx, params[0], params[1], rule, hyper, states, ws, next_xs, next_y,
+                           True)
 
 
 @njit(cache=True, error_model="numpy")
 def dense_nobias_backward_forward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws, next_xs, next_y):
-    x, x_next, W = xs[0], next_xs[0], params[0]
-    lr = plain_sgd_lr(rule, hyper)
-    if x.shape[0] == 1 and x_next.shape[0] == 1 and lr >= 0.0:
-        _online_sgd_then_forward(x, dy, W, W[0], dxs[0], need_dx, lr, x_next, next_y, False)
-    else:
-        dense_nobias_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws)
-        dense_nobias_forward(next_xs, params, next_y, ws)
+    W = params[0]
+    _backward_then_forward(xs, dy, dxs, need_dx, W, W[0], rule, hyper, states, ws, next_xs, next_y, False)
 
 
 @njit(cache=True, error_model="numpy")
