@@ -107,12 +107,8 @@ class Network:
         target = checks.targets(self, Y, loss, len(inputs[0]))
         n = len(target)
         total = 0.0
-        for start in range(0, n, EVAL_CHUNK):
-            stop = min(start + EVAL_CHUNK, n)
-            bufs = self.engine.buffers(stop - start)
-            output = self.engine.forward(bufs, [np.ascontiguousarray(x[start:stop]) for x in inputs])
-            value = loss.check(self.engine.loss(bufs, output, np.ascontiguousarray(target[start:stop]), loss))
-            total += value * (stop - start) / n if loss.mean else value
+        for _, _, samples, value in self._loss_chunks(inputs, target, loss, taped=False):
+            total += value * samples / n if loss.mean else value
         return total
 
     def gradients(self, X, Y, loss="mse"):
@@ -123,18 +119,25 @@ class Network:
         target = checks.targets(self, Y, loss, len(inputs[0]))
         n = len(target)
         collector = GradientCollector(self)
-        for start in range(0, n, EVAL_CHUNK):
-            stop = min(start + EVAL_CHUNK, n)
-            bufs = self.engine.buffers(stop - start)
-            tape = []
-            output = self.engine.forward(bufs, [np.ascontiguousarray(x[start:stop]) for x in inputs], tape)
-            loss.check(self.engine.loss(bufs, output, np.ascontiguousarray(target[start:stop]), loss))
-            if loss.mean and stop - start < n:
-                self.engine.scale_output_delta(bufs, (stop - start) / n)
+        for bufs, tape, samples, _ in self._loss_chunks(inputs, target, loss, taped=True):
+            if loss.mean and samples < n:
+                self.engine.scale_output_delta(bufs, samples / n)
             self.engine.backward(bufs, tape, collector)
         return {f"{self.layer_names[id(layer)]}.{key}": grad
                 for layer in self.layers
                 for key, grad in zip(layer.params, collector.grads[id(layer)])}
+
+    def _loss_chunks(self, inputs, target, loss, taped):
+        """Forward pass and loss over chunks of EVAL_CHUNK samples, recording each on a
+        fresh tape when ``taped``: yields ``(buffers, tape, samples, loss value)``."""
+        n = len(target)
+        for start in range(0, n, EVAL_CHUNK):
+            stop = min(start + EVAL_CHUNK, n)
+            bufs = self.engine.buffers(stop - start)
+            tape = [] if taped else None
+            output = self.engine.forward(bufs, [np.ascontiguousarray(x[start:stop]) for x in inputs], tape)
+            value = loss.check(self.engine.loss(bufs, output, np.ascontiguousarray(target[start:stop]), loss))
+            yield bufs, tape, stop - start, value
 
     def learn(self, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True,
               seed=None, tol=None, patience=5):
