@@ -1,5 +1,4 @@
 """Workloads shared by the asv suite and the side-by-side comparison script."""
-import math
 import os
 import subprocess
 import sys
@@ -177,14 +176,7 @@ def gemm_rate(n=1024, repeats=5):
     """numpy's float32 GEMM rate (FLOP/s) on n x n matrices, best of ``repeats``."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     b = a.copy()
-    time.sleep(SETTLE_SECONDS)
-    a @ b
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best
+    return best_rate(lambda: a @ b, 2 * n ** 3, repeats)
 
 
 def step_gemms(batch=1024, sizes=MLP_SIZES, seed=0):
@@ -211,17 +203,7 @@ def gemm_seconds(gemms, repeats=20):
     def numba_dot(out, a, b):
         np.dot(a, b, out)
 
-    def best(run):
-        time.sleep(SETTLE_SECONDS)
-        run()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
     tensors = [tuple(torch.from_numpy(m) for m in gemm) for gemm in gemms]
-    ours = best(lambda: [numba_dot(out, a, b) for out, a, b in gemms])
-    theirs = best(lambda: [torch.mm(a, b, out=out) for out, a, b in tensors])
+    ours = 1 / best_rate(lambda: [numba_dot(out, a, b) for out, a, b in gemms], 1, repeats)
+    theirs = 1 / best_rate(lambda: [torch.mm(a, b, out=out) for out, a, b in tensors], 1, repeats)
     return ours, theirs
