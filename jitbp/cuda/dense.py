@@ -1,7 +1,8 @@
 """CUDA kernels of ``dense`` (y = x @ W.T + b), with and without bias.
 
-Backward is two launches: the input delta from W as it was, then one thread per
-weight (and per bias) that sums its gradient over the batch and applies the rule.
+Backward is two launches: the input delta from W as it was (the forward kernel on
+W's transpose), then one thread per weight (and per bias) that sums its gradient over
+the batch and applies the rule.
 """
 from .api import cuda
 from .launch import flat, grid
@@ -10,6 +11,8 @@ from .rules import updated
 
 @cuda.jit
 def _forward(x, W, b, has_bias, y):
+    """``y = x @ W.T (+ b)``, one thread per output; with ``W.T`` in place of ``W`` it is
+    the input delta ``dy @ W``."""
     i = cuda.grid(1)
     n_out, n_in = W.shape
     if i >= y.size:
@@ -20,20 +23,6 @@ def _forward(x, W, b, has_bias, y):
     for j in range(n_in):
         acc += x[s, j] * W[o, j]
     y[s, o] = acc + b[o] if has_bias else acc
-
-
-@cuda.jit
-def _input_delta(dy, W, dx):
-    i = cuda.grid(1)
-    n_out, n_in = W.shape
-    if i >= dx.size:
-        return
-    s = i // n_in
-    j = i - s * n_in
-    acc = 0.0
-    for o in range(n_out):
-        acc += dy[s, o] * W[o, j]
-    dx[s, j] = acc
 
 
 @cuda.jit
@@ -69,7 +58,7 @@ def forward(xs, params, y, ws):
 def backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
     W = params[0]
     if need_dx:
-        _input_delta[grid(dxs[0].size)](dy, W, dxs[0])
+        _forward[grid(dxs[0].size)](dy, W.T, flat(W), False, dxs[0])
     b, has_bias = _bias(params)
     cols = W.shape[1] + 1 if has_bias else W.shape[1]
     _update[grid(W.shape[0] * cols)](xs[0], dy, W, b, has_bias, rule, hyper, states[0], states[-1])
