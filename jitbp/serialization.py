@@ -185,9 +185,9 @@ def _layer(call, archive):
             stored = {key: model_arrays.shape_of(archive, f"param/{call['layer']}.{key}.npy")[0] for key in declared}
             model_header.check_params(call, declared, stored)
         return cls(**call["config"], name=call["layer"])
-    except (TypeError, ValueError, RecursionError, MemoryError) as exc:
-        if isinstance(exc, ModelFileError):
-            raise
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError, RecursionError, MemoryError) as exc:  # what a config can make a constructor raise
         raise ModelFileError(f"layer {call['layer']!r} ({call['kind']}) cannot be rebuilt from config "
                              f"{call['config']!r}: {type(exc).__name__}: {exc}") from None
 
