@@ -53,8 +53,9 @@ def check_optimizer(spec):
 
 def optimizer(spec):
     """A fresh optimizer built from the entry's class and settings (its constructor validates them)."""
-    cls = optim.OPTIMIZERS.get(spec.get("class"))
-    _expect(cls is not None, f"unknown optimizer {spec.get('class')!r}")
+    name = spec.get("class")
+    cls = optim.OPTIMIZERS.get(name) if isinstance(name, str) else None
+    _expect(cls is not None, f"unknown optimizer {name!r}")
     settings = spec.get("settings")
     _expect(isinstance(settings, dict), "optimizer settings must be a JSON object")
     if _is_list(settings.get("betas")):
