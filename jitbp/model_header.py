@@ -35,6 +35,8 @@ def _check_call(call, n_nodes):
         _expect(isinstance(call.get(field), str) and call[field], f"call field {field!r} must be a non-empty string")
     for field in ("plugin", "plugin_version"):
         _expect(call.get(field) is None or isinstance(call[field], str), f"call field {field!r} must be a string")
+    _expect(_member_safe(call["layer"]), f"layer name {call['layer']!r} cannot name a zip member "
+                                          f"(it holds a NUL or is not valid UTF-8)")
     _expect(isinstance(call.get("config"), dict), f"call {call['layer']!r}: config must be a JSON object")
     inputs = call.get("inputs")
     _expect(_is_list(inputs) and inputs and all(_is_int(k) and 0 <= k < n_nodes for k in inputs),
@@ -71,6 +73,15 @@ def check_params(call, declared, stored):
     if declared is not None and dict(declared) != stored:
         raise ModelFileError(f"layer {call['layer']!r} ({call['kind']}) has parameters {declared} by its config, "
                              f"but the file holds {stored}")
+
+
+def _member_safe(name):
+    """Whether ``name`` survives as part of a zip member name (zipfile cuts names at a NUL)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\0" not in name
 
 
 def _is_int(value):

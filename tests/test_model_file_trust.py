@@ -350,3 +350,18 @@ def test_next_save_keeps_temporaries_of_live_writers_and_other_hosts(tmp_path):
         live.kill()
         live.wait()
     assert set(os.listdir(tmp_path)) == {"m"} | set(names.values()) - {names["dead"]}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.text(min_size=1, max_size=8).filter(lambda n: "." not in n), min_size=2, max_size=2,
+                      unique=True))
+def test_any_layer_names_save_accepts_load_accepts(tmp_path, names):
+    net = jitbp.Sequential(jitbp.layer("dense", 3, 2, seed=0, name=names[0]),
+                           jitbp.layer("tanh", name=names[1]))
+    try:
+        net.save(tmp_path / "m")
+    except ValueError:
+        return  # refused by save, with the reason: nothing was written
+    loaded = jitbp.load(tmp_path / "m")
+    assert list(loaded.layer_names.values()) == names
+    assert_bit_equal(net.params, loaded.params)
