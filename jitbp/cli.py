@@ -2,6 +2,9 @@
 import argparse
 import os
 import sys
+import warnings
+
+from .plugins import PluginWarning
 
 
 def _layers(args):
@@ -28,6 +31,8 @@ def _plugins(args):
             status = ", ".join(kind + (" (cuda)" if reg.layers[kind].has_cuda else "")
                                for kind in info.layers) or "(no layers)"
         print(f"{name} {info.version}: {status}")
+    for name in reg.unmatched_disabled:
+        print(f"{name}: asked to be disabled, but no installed plugin has this name")
     return 1 if failed and args.strict else 0
 
 
@@ -75,9 +80,17 @@ def main(argv=None):
     cache.add_argument("--clear", action="store_true", help="delete them (they are rebuilt when next used)")
     cache.set_defaults(run=_cache)
     args = parser.parse_args(argv)
-    if args.disable:
-        _disable(args.disable)
-    return args.run(args) or 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PluginWarning)
+        if args.disable:
+            _disable(args.disable)
+        code = args.run(args) or 0
+    for warning in caught:
+        if not issubclass(warning.category, PluginWarning):
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+        elif args.command != "plugins":  # that command lists failures and unmatched names itself
+            print(f"jitbp: warning: {warning.message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -81,6 +81,16 @@ class Layer:
         """Constructor keyword arguments that rebuild this layer (JSON types only)."""
         return {}
 
+    @classmethod
+    def param_shapes(cls, **config):
+        """``{name: shape}`` of the parameters ``cls(**config)`` would have, or ``None`` (unknown).
+
+        Model files compare it with the stored arrays before building the layer, so a
+        damaged config never allocates more than the file holds. Override it in layers
+        with parameters sized by their config.
+        """
+        return None
+
     def __call__(self, *inputs):
         from .graph import call_layer
 

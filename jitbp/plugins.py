@@ -1,6 +1,7 @@
 """The plugin manager: built-in layer modules plus the ``jitbp`` entry-point group."""
 import importlib
 import os
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
@@ -19,6 +20,10 @@ DEFAULT_PLUGINS = (
     "jitbp.layers.softmax",
     "jitbp.layers.merge",
 )
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load, or a name to disable matches no plugin."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,11 @@ class PluginInfo:
     layers: tuple = ()
     error: str = ""
     disabled: bool = False
+    distribution: str = ""
+
+    def describe(self):
+        """``name (distribution version): error``, as warnings and unknown-layer errors say it."""
+        return f"{self.name!r} (distribution {self.distribution or 'unknown'} {self.version}): {self.error}"
 
 
 class Registry:
@@ -59,33 +69,65 @@ class Registry:
         self.layers = {}
         self.plugins = {}
         self._versions = {}
+        self._distributions = {}
         self._disabled = set(disabled)
         for module_name in DEFAULT_PLUGINS:
             self.manager.register(importlib.import_module(module_name), name=module_name)
             self._versions[module_name] = _own_version()
+            self._distributions[module_name] = "jitbp"
         self._load_entry_points()
         for impl in self.manager.hook.register_layers.get_hookimpls():
             self._collect(impl)
+        self._warn()
 
     def _load_entry_points(self):
+        found = set()
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             version = ep.dist.version if ep.dist else "unknown"
+            distribution = ep.dist.name if ep.dist else ""
+            found.add(ep.name)
             if ep.name in self._disabled or "*" in self._disabled:
-                self.plugins[ep.name] = PluginInfo(ep.name, version, disabled=True)
+                self.plugins[ep.name] = PluginInfo(ep.name, version, disabled=True, distribution=distribution)
                 continue
+            owner = self._distributions.get(ep.name)
+            if owner is not None:  # a second distribution, or a built-in module, has this name
+                key = f"{ep.name} ({distribution})"
+                self.plugins[key] = PluginInfo(key, version, distribution=distribution, error=(
+                    f"not loaded: the plugin name {ep.name!r} is already taken by distribution {owner}"))
+                continue
+            self._distributions[ep.name] = distribution
+            self._versions[ep.name] = version
             try:
                 plugin = ep.load()
                 self.manager.register(plugin, name=ep.name)
-            except Exception as exc:  # a broken plugin must not stop the others
-                self.plugins[ep.name] = PluginInfo(ep.name, version, error=f"import failed: {exc!r}")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a broken plugin must not stop the others, nor exit the process
+                self._fail(ep.name, f"import failed: {_error(exc)}")
                 continue
             hooks = sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or ())
             if "register_layers" not in hooks:  # e.g. a misspelled hook: pluggy accepts it silently
                 self.manager.unregister(plugin)
-                self.plugins[ep.name] = PluginInfo(
-                    ep.name, version, error=f"implements no register_layers hook (found: {', '.join(hooks) or 'none'})")
-                continue
-            self._versions[ep.name] = version
+                self._fail(ep.name, f"implements no register_layers hook (found: {', '.join(hooks) or 'none'})")
+        #: Names asked to be disabled that no installed plugin has (typos, uninstalled plugins).
+        self.unmatched_disabled = sorted(self._disabled - found - {"*"})
+        if self.unmatched_disabled:
+            warnings.warn(f"{DISABLE_ENV} names {', '.join(map(repr, self.unmatched_disabled))}, which match no "
+                          f"installed plugin (installed: {', '.join(sorted(found)) or 'none'}; built-in layers "
+                          f"cannot be disabled)", PluginWarning, stacklevel=5)
+
+    def _fail(self, name, error):
+        self.plugins[name] = PluginInfo(name, self._versions.get(name, "unknown"), error=error,
+                                        distribution=self._distributions.get(name, ""))
+
+    def failed(self):
+        """The plugins that failed to load, by name."""
+        return {name: info for name, info in sorted(self.plugins.items()) if info.error}
+
+    def _warn(self):
+        for info in self.failed().values():
+            warnings.warn(f"jitbp plugin {info.describe()}; its layers are not available", PluginWarning,
+                          stacklevel=5)
 
     def register_plugin(self, plugin, name, version="unknown"):
         """Register a plugin object at run time (tests, notebooks); returns its info."""
@@ -115,15 +157,17 @@ class Registry:
 
         try:
             impl.function(register=register)
-        except Exception as exc:
-            self.plugins[name] = PluginInfo(name, self._versions.get(name, "unknown"), error=str(exc) or repr(exc))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            self._fail(name, _error(exc))
             return
         version = self._versions.get(name, "unknown")
         for cls in found:
             self.layers[cls.kind] = LayerInfo(cls.kind, cls, name, version)
         previous = self.plugins.get(name)
         kinds = (previous.layers if previous else ()) + tuple(cls.kind for cls in found)
-        self.plugins[name] = PluginInfo(name, version, layers=kinds)
+        self.plugins[name] = PluginInfo(name, version, layers=kinds, distribution=self._distributions.get(name, ""))
 
     def layer_class(self, kind):
         if not isinstance(kind, str):
@@ -132,7 +176,9 @@ class Registry:
             return self.layers[kind].cls
         except KeyError:
             known = ", ".join(sorted(self.layers))
-            raise UnknownNameError(f"unknown layer {kind!r}; known layers: {known}") from None
+            failed = "; ".join(info.describe() for info in self.failed().values())
+            hint = f". It may come from a plugin that failed to load: {failed}" if failed else ""
+            raise UnknownNameError(f"unknown layer {kind!r}; known layers: {known}{hint}") from None
 
 
 def _check_layer_class(cls):
@@ -143,6 +189,11 @@ def _check_layer_class(cls):
     for attr in ("forward_kernel", "backward_kernel"):
         if not hasattr(getattr(cls, attr), "py_func"):
             raise PluginError(f"layer {cls.kind!r}: {attr} must be a Numba-jitted function")
+
+
+def _error(exc):
+    """``Type: message`` of an exception a plugin raised."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _own_version():

@@ -10,13 +10,12 @@ import errno
 import json
 import os
 import struct
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
-from . import checks, optim
+from . import atomic_file, checks, model_arrays, model_header
 from .errors import ModelFileError, UnknownNameError
 from .graph import Input
 from .plugins import registry
@@ -32,7 +31,10 @@ PLAIN_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError)
 
 
 def save(net, path, optimizer=None):
-    """Write ``net`` (and ``optimizer``'s state) to exactly ``path``, atomically."""
+    """Write ``net`` (and ``optimizer``'s state) to exactly ``path``, atomically.
+
+    The header is checked by the same rules ``load`` applies, so what is saved loads.
+    """
     path = os.fspath(path)
     if optimizer is not None:
         checks.optimizer(optimizer)
@@ -45,7 +47,32 @@ def save(net, path, optimizer=None):
     arrays = {f"param/{key}": value for key, value in net.params.items()}
     if optimizer is not None:
         header["optimizer"] = _optimizer_header(net, optimizer, arrays)
-    _write_atomic(path, header, arrays)
+    text = json.dumps(header)
+    try:
+        _check_saved(net, json.loads(text), arrays)
+    except ModelFileError as exc:
+        raise ValueError(f"cannot save {path}: it would not load ({exc})") from None
+    _write_atomic(path, text, arrays)
+
+
+def _check_saved(net, header, arrays):
+    """Apply the reader's rules to the header (as the reader will decode it) and the arrays."""
+    model_header.check(header)
+    reg = registry()
+    for node, call in zip(net.calls, header["calls"]):
+        info = reg.layers.get(call["kind"])
+        if info is None or info.cls is not type(node.layer):
+            raise ModelFileError(f"layer {call['layer']!r} is a {type(node.layer).__name__}, but layer "
+                                 f"{call['kind']!r} is registered as {info.cls.__name__ if info else 'nothing'}; "
+                                 f"load rebuilds layers by their registered name")
+        stored = {key: value.shape for key, value in node.layer.params.items()}
+        model_header.check_params(call, _declared_params(info.cls, call["config"]), stored)
+    spec = header.get("optimizer")
+    if spec is not None:
+        n_slots = model_header.optimizer(spec).n_slots
+        for key in spec["steps"]:
+            value = net.params[key]
+            _check_like(f"optimizer/{key}", arrays[f"optimizer/{key}"], (n_slots, value.size), value.dtype)
 
 
 def _calls(net):
@@ -74,66 +101,48 @@ def _optimizer_header(net, optimizer, arrays):
         state = optimizer.state_of(value)
         if state is not None:
             arrays[f"optimizer/{key}"] = state[0]
-            spec["steps"][key] = state[1]
+            spec["steps"][key] = int(state[1])
     return spec
 
 
-def _write_atomic(path, header, arrays):
-    """Write the zip to a temporary file next to ``path``, sync it, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=".jitbp-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w") as archive:
-                archive.writestr(HEADER, json.dumps(header))
-                for name, value in arrays.items():
-                    with archive.open(name + ".npy", "w") as member:
-                        np.lib.format.write_array(member, np.ascontiguousarray(value), allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _write_atomic(path, header_text, arrays):
+    """Write the zip through a temporary file renamed over ``path`` once complete."""
+    with atomic_file.replacing(path) as handle, zipfile.ZipFile(handle, "w") as archive:
+        archive.writestr(HEADER, header_text)
+        for name, value in arrays.items():
+            with archive.open(name + ".npy", "w") as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(value), allow_pickle=False)
 
 
 def load(path):
-    """The network saved at ``path``; ``net.saved_optimizer`` holds a saved optimizer, if any."""
+    """The network saved at ``path``; ``net.saved_optimizer`` holds a saved optimizer, if any.
+
+    Only the members the header names are read, each checked against its size before
+    anything is allocated; a malformed file of any kind raises :class:`ModelFileError`.
+    """
     path = os.fspath(path)
-    header, arrays = _read(path)
-    try:
-        net = _build(header, path)
-        _fill_params(net, arrays, path)
-        net.saved_optimizer = _optimizer(header.get("optimizer"), net, arrays, path)
-    except ModelFileError:
-        raise
-    except READ_ERRORS as exc:
-        raise ModelFileError(f"{path}: malformed jitbp model ({type(exc).__name__}: {exc})") from None
-    return net
-
-
-def _read(path):
-    """The header and every array of the zip at ``path``."""
     try:
         with zipfile.ZipFile(path) as archive:
             header = _read_header(archive)
-            arrays = {name[:-4]: _read_array(archive, name) for name in archive.namelist() if name.endswith(".npy")}
+            net = _build(header, archive)
+            _fill_params(net, archive)
+            net.saved_optimizer = _optimizer(header.get("optimizer"), net, archive)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     except PLAIN_OS_ERRORS:
         raise
     except (OSError, *READ_ERRORS) as exc:
         raise ModelFileError(f"{path} is not a readable jitbp model file ({type(exc).__name__}: {exc})") from None
-    return header, arrays
+    return net
 
 
 def _read_header(archive):
+    if HEADER not in archive.namelist():
+        raise ModelFileError("not a jitbp model file (no header)")
     try:
-        header = json.loads(archive.read(HEADER))
-    except KeyError:
-        raise ModelFileError("not a jitbp model file (no header)") from None
-    except ValueError as exc:  # also UnicodeDecodeError
-        raise ModelFileError(f"corrupt model header: {exc}") from None
+        header = json.loads(model_arrays.read_header_bytes(archive, HEADER))
+    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError
+        raise ModelFileError(f"corrupt model header: {type(exc).__name__}: {exc}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError("not a jitbp model file (wrong format tag)")
     version = header.get("version")
@@ -142,70 +151,80 @@ def _read_header(archive):
                              f"({FORMAT_VERSION}); upgrade jitbp")
     if version != FORMAT_VERSION:
         raise ModelFileError(f"unsupported model format version {version!r}")
+    model_header.check(header)
     return header
 
 
-def _read_array(archive, name):
-    with archive.open(name) as member:
-        return np.lib.format.read_array(member, allow_pickle=False)
-
-
-def _build(header, path):
-    """The network the header describes, with freshly initialised parameters."""
+def _build(header, archive):
+    """The network the header describes, each layer checked against its stored arrays first."""
     from .network import Network
 
     nodes = [Input(tuple(shape)) for shape in header["inputs"]]
     layers = {}
     for call in header["calls"]:
         if call["layer"] not in layers:
-            layers[call["layer"]] = _layer(call, path)
-        if not all(type(k) is int and 0 <= k < len(nodes) for k in call["inputs"]):
-            raise ModelFileError(f"{path}: call {call['layer']!r} reads inputs {call['inputs']!r}, "
-                                 f"which are not earlier nodes of the graph")
-        nodes.append(layers[call["layer"]](*(nodes[k] for k in call["inputs"])))
+            layers[call["layer"]] = _layer(call, archive)
+        try:
+            nodes.append(layers[call["layer"]](*(nodes[k] for k in call["inputs"])))
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"call of layer {call['layer']!r}: {exc}") from None
     return Network(nodes[:len(header["inputs"])], nodes[-1], dtype=checks.as_dtype(header["dtype"]))
 
 
-def _layer(call, path):
-    """A layer rebuilt from its registered name and config."""
+def _layer(call, archive):
+    """A layer rebuilt from its registered name and config, once its parameter shapes are checked."""
     try:
         cls = registry().layer_class(call["kind"])
     except UnknownNameError:
         raise ModelFileError(
-            f"{path} uses layer {call['kind']!r} from plugin {call['plugin']!r} "
+            f"uses layer {call['kind']!r} from plugin {call['plugin']!r} "
             f"(version {call['plugin_version']}), which is not installed") from None
-    return cls(**call["config"], name=call["layer"])
+    try:
+        declared = _declared_params(cls, call["config"])
+        if declared is not None:
+            stored = {key: model_arrays.shape_of(archive, f"param/{call['layer']}.{key}.npy")[0] for key in declared}
+            model_header.check_params(call, declared, stored)
+        return cls(**call["config"], name=call["layer"])
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError, RecursionError, MemoryError) as exc:  # what a config can make a constructor raise
+        raise ModelFileError(f"layer {call['layer']!r} ({call['kind']}) cannot be rebuilt from config "
+                             f"{call['config']!r}: {type(exc).__name__}: {exc}") from None
 
 
-def _stored(arrays, name, like, path):
-    """Array ``name``, which must match ``like``'s shape and dtype exactly."""
-    stored = arrays.get(name)
-    if stored is None or stored.shape != like.shape or stored.dtype != like.dtype:
-        raise ModelFileError(f"{path}: {name} is missing or has the wrong shape or dtype")
-    return stored
+def _declared_params(cls, config):
+    """``{name: shape}`` the layer class says ``config`` gives, or ``None`` when it does not say."""
+    shapes = cls.param_shapes(**config)
+    return None if shapes is None else {key: tuple(shape) for key, shape in shapes.items()}
 
 
-def _fill_params(net, arrays, path):
+def _stored(archive, name, shape, dtype):
+    """Array ``name``, which must have exactly ``shape`` and ``dtype``."""
+    return _check_like(name, model_arrays.read(archive, name + ".npy"), shape, dtype)
+
+
+def _check_like(name, array, shape, dtype):
+    if array.shape != shape or array.dtype != dtype:
+        raise ModelFileError(f"{name} has the wrong shape or dtype: {array.shape} {array.dtype}, "
+                             f"the model needs {shape} {np.dtype(dtype)}")
+    return array
+
+
+def _fill_params(net, archive):
     for key, value in net.params.items():
-        value[...] = _stored(arrays, f"param/{key}", value, path)
+        value[...] = _stored(archive, f"param/{key}", value.shape, value.dtype)
 
 
-def _optimizer(spec, net, arrays, path):
+def _optimizer(spec, net, archive):
     """The saved optimizer with its per-parameter state, or ``None``."""
     if spec is None:
         return None
-    cls = optim.OPTIMIZERS.get(spec.get("class"))
-    if cls is None:
-        raise ModelFileError(f"{path}: unknown optimizer {spec.get('class')!r}")
-    settings = dict(spec["settings"])
-    if "betas" in settings:
-        settings["betas"] = tuple(settings["betas"])
-    optimizer = cls(**settings)
+    optimizer = model_header.optimizer(spec)
+    unknown = sorted(set(spec["steps"]) - set(net.params))
+    if unknown:
+        raise ModelFileError(f"optimizer steps name parameters the model does not have: {', '.join(unknown)}")
     for key, value in net.params.items():
         if key in spec["steps"]:
-            step = spec["steps"][key]
-            if type(step) is not int or step < 1:
-                raise ModelFileError(f"{path}: optimizer step {step!r} of {key} is not a positive integer")
-            like = np.empty((optimizer.n_slots, value.size), value.dtype)
-            optimizer.set_state(value, _stored(arrays, f"optimizer/{key}", like, path), step)
+            slots = _stored(archive, f"optimizer/{key}", (optimizer.n_slots, value.size), value.dtype)
+            optimizer.set_state(value, slots, spec["steps"][key])
     return optimizer

@@ -9,6 +9,9 @@ import pytest
 import jitbp
 from jitbp import cli, plugins
 
+#: Broken plugins are meant to warn here; the tests that check the warning catch it themselves.
+pytestmark = pytest.mark.filterwarnings("ignore::jitbp.plugins.PluginWarning")
+
 GOOD = '''
 from numba import njit
 import jitbp
@@ -49,13 +52,14 @@ BROKEN = {
 }
 
 
-def install(site, name, source, version="1.2.3"):
-    """A module ``name`` plus a dist-info directory naming it in the ``jitbp`` entry-point group."""
+def install(site, name, source, version="1.2.3", entry=None):
+    """A module ``name`` plus a dist-info directory naming it in the ``jitbp`` entry-point group
+    (as plugin ``entry``, by default ``name``)."""
     (site / f"{name}.py").write_text(textwrap.dedent(source))
     info = site / f"{name}-{version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[jitbp]\n{name} = {name}\n")
+    (info / "entry_points.txt").write_text(f"[jitbp]\n{entry or name} = {name}\n")
 
 
 @pytest.fixture
@@ -182,3 +186,81 @@ def test_the_docs_example_plugin_passes_the_kit(site):
         else:
             check(case)
     assert jitbp.available_layers()["scale"]["plugin"] == "jitbp_scale"
+
+
+# --- failures are contained and reported -------------------------------------------
+
+THRICE = GOOD.replace("Twice", "Thrice").replace("twice", "thrice").replace("2.0", "3.0")
+
+
+@pytest.mark.parametrize("source", [
+    "import sys\nsys.exit(3)\n",
+    "import sys\nfrom jitbp.hookspecs import hookimpl\n@hookimpl\ndef register_layers(register):\n    sys.exit(3)\n",
+], ids=["at-import", "in-hook"])
+def test_plugin_calling_sys_exit_is_a_failure_not_an_exit(site, source):
+    install(site, "exits", source)
+    install(site, "good_plugin", GOOD)
+    assert jitbp.layer("twice").kind == "twice"
+    assert "SystemExit: 3" in plugins.registry().plugins["exits"].error
+
+
+def test_keyboard_interrupt_in_a_plugin_still_interrupts(site):
+    install(site, "interrupts", "raise KeyboardInterrupt\n")
+    with pytest.raises(KeyboardInterrupt):
+        plugins.registry()
+
+
+def test_second_distribution_with_a_taken_plugin_name_is_reported(site):
+    install(site, "dist_a", GOOD, entry="same")
+    install(site, "dist_b", THRICE, entry="same")
+    registry = plugins.registry()
+    winner = registry.plugins["same"].distribution
+    loser = ({"dist_a", "dist_b"} - {winner}).pop()
+    report = registry.plugins[f"same ({loser})"]
+    assert f"plugin name 'same' is already taken by distribution {winner}" in report.error
+    assert len({"twice", "thrice"} & set(registry.layers)) == 1
+
+
+def test_broken_plugin_named_like_a_built_in_module_is_reported(site):
+    install(site, "impostor", "import no_such_module_anywhere\n", entry="jitbp.layers.dense")
+    registry = plugins.registry()
+    report = registry.plugins["jitbp.layers.dense (impostor)"]
+    assert "already taken by distribution jitbp" in report.error
+    assert registry.plugins["jitbp.layers.dense"].layers == ("dense",) and not registry.plugins["jitbp.layers.dense"].error
+
+
+def test_failed_plugin_warns_once_naming_distribution_and_error_type(broken_site):
+    with pytest.warns(plugins.PluginWarning) as caught:
+        jitbp.layer("twice")
+        jitbp.layer("twice")
+        jitbp.available_layers()
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == len(BROKEN)
+    broken = next(m for m in messages if "'broken_import'" in m)
+    assert "distribution broken_import 1.2.3" in broken and "ModuleNotFoundError" in broken
+    assert "no_such_module_anywhere" in broken
+
+
+def test_unknown_layer_error_names_the_plugins_that_failed(broken_site):
+    with pytest.raises(KeyError, match="unknown layer 'plain'") as info:
+        jitbp.layer("plain")
+    message = str(info.value)
+    assert "'no_kernels' (distribution no_kernels 1.2.3)" in message and "forward_kernel must be" in message
+    assert "'broken_import'" in message
+
+
+def test_disabling_a_name_no_plugin_has_warns(site, monkeypatch):
+    install(site, "good_plugin", GOOD)
+    monkeypatch.setenv(plugins.DISABLE_ENV, "good_plugin, good_plugn")
+    with pytest.warns(plugins.PluginWarning, match="'good_plugn', which match no installed plugin"):
+        registry = plugins.registry()
+    assert registry.plugins["good_plugin"].disabled
+
+
+def test_cli_disable_of_an_unknown_name_says_so(site, monkeypatch, capsys):
+    install(site, "good_plugin", GOOD)
+    monkeypatch.setenv(plugins.DISABLE_ENV, "")
+    assert cli.main(["--disable", "good_plugn", "layers"]) == 0
+    assert "jitbp: warning: JITBP_DISABLE_PLUGINS names 'good_plugn'" in capsys.readouterr().err
+    assert cli.main(["--disable", "good_plugn", "plugins"]) == 0
+    assert "good_plugn: asked to be disabled, but no installed plugin has this name" in capsys.readouterr().out

@@ -361,6 +361,11 @@ class Dense(Layer):
     def config(self):
         return {"n_in": self.n_in, "n_out": self.n_out, "bias": self.bias, "dtype": np.dtype(self.dtype).name}
 
+    @classmethod
+    def param_shapes(cls, n_in, n_out, bias=True, **_):
+        shape = (check_size("n_in", n_in), check_size("n_out", n_out))[::-1]
+        return {"W": shape, "b": shape[:1]} if bias else {"W": shape}
+
 
 #: (bias, tiny) -> (forward, backward, backward then next forward)
 KERNELS = {

@@ -154,6 +154,12 @@ class Conv1d(Layer):
         return (geometry_shape(self.stride, self.padding), (rows, columns),
                 (self.out_channels, columns), (self.out_channels, rows))
 
+    @classmethod
+    def param_shapes(cls, in_channels, out_channels, kernel_size, bias=True, **_):
+        shape = (check_size("conv1d out_channels", out_channels), check_size("conv1d in_channels", in_channels),
+                 check_size("conv1d kernel_size", kernel_size))
+        return {"W": shape, "b": shape[:1]} if bias else {"W": shape}
+
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
