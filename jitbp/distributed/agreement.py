@@ -51,13 +51,20 @@ def check_agreement(comm, described):
     if (digests == digests[0]).all():
         return
     everyone = comm.allgather(described)  # every rank got this far: a blocking call cannot hang
-    problems = []
-    for rank, other in enumerate(everyone[1:], start=1):
-        for aspect, value in other.items():
-            if value != everyone[0][aspect]:
-                problems.append(f"rank {rank} has {aspect} {_short(value)}, rank 0 {_short(everyone[0][aspect])}")
+    problems = [f"rank {rank} has {where} {_short(theirs)}, rank 0 {_short(ours)}"
+                for rank, other in enumerate(everyone[1:], start=1)
+                for where, theirs, ours in _differences(other, everyone[0])]
     raise DistributedError("the ranks were not given the same training job: " + "; ".join(problems)
                            + ". Every rank must build the same network and pass the same arrays and arguments.")
+
+
+def _differences(theirs, ours, where=""):
+    """``(path, theirs, ours)`` for every leaf where two descriptions differ."""
+    if isinstance(theirs, dict) and isinstance(ours, dict) and theirs.keys() == ours.keys():
+        for key in theirs:
+            yield from _differences(theirs[key], ours[key], f"{where}.{key}" if where else key)
+    elif theirs != ours:
+        yield where, theirs, ours
 
 
 def _short(value, limit=300):
