@@ -59,7 +59,8 @@ class Communicator:
                     f"rank {self.rank} of {self.size}: the other ranks did not answer within {self.timeout:g} s "
                     f"while {doing}; a rank died, hangs, or left learn() early (look for its error). "
                     f"Raise DataParallel(timeout=...) if a step or the first compilation takes longer.")
-            time.sleep(0 if waited < SPIN_SECONDS else POLL_PAUSE)
+            if waited > SPIN_SECONDS:  # spinning costs nothing while the answer is near; sched_yield did
+                time.sleep(POLL_PAUSE)
 
     def allreduce(self, buffer, doing, op="sum"):
         """Sum (or minimum) of ``buffer`` over the ranks, in place."""
