@@ -79,7 +79,7 @@ def test_ranks_given_different_data_or_networks_all_say_so(tmp_path):
 
 def test_a_rank_that_exits_stops_the_job(tmp_path):
     result, seconds = mpirun("exits", tmp_path)
-    assert result.returncode != 0 and seconds < RUN_TIMEOUT
+    assert result.returncode != 0 and seconds < RUN_TIMEOUT / 2, (seconds, result.stderr)
 
 
 def test_a_rank_that_leaves_learn_is_a_timeout_error_on_the_others(tmp_path):

@@ -60,6 +60,8 @@ class DataParallel:
     def learn(self, net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True, seed=None,
               tol=None, patience=5):
         """:func:`jitbp.training.learn` on every rank at once; the history is the global one."""
+        if net.device != "cpu":
+            raise ValueError(f"DataParallel trains CPU networks; this one is on {net.device!r}")
         loss = get_loss(loss)
         optimizer = checks.optimizer(SGD(lr=0.01) if optimizer is None else optimizer)
         epochs = checks.positive_int("epochs", epochs, minimum=0)
