@@ -59,7 +59,7 @@ CASES = {
 EXACT = [case for case in CASES if case != "weights-every-2-diverges"]
 
 
-def run_case(case, parallel=None, timeout=60.0):
+def run_case(case, parallel=None, timeout=200.0):
     """Train ``case`` (with ``DataParallel(**its arguments)`` when ``parallel``): its result as arrays."""
     build, make_optimizer, loss, parallel_args, learn_args = CASES[case]
     learn_args = dict(learn_args)
@@ -109,6 +109,8 @@ def rank_fails(out, how):
     """Rank 1 stops at its third step (exits, or raises and leaves learn); rank 0 must not hang."""
     from jitbp.distributed import DataParallel, gradients
 
+    X, Y = data()
+    mlp().learn(X, Y, epochs=1, batch_size=BATCH, parallel=DataParallel(timeout=200))  # compile first
     parallel = DataParallel(timeout=3)
     if parallel.rank == 1:
         real_step, calls = gradients.GradientSync.step, []
@@ -122,7 +124,6 @@ def rank_fails(out, how):
             return real_step(self, *args)
 
         gradients.GradientSync.step = failing_step
-    X, Y = data()
     try:
         mlp().learn(X, Y, epochs=2, batch_size=BATCH, parallel=parallel)
     except Exception as exc:
