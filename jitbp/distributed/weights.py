@@ -27,8 +27,8 @@ class WeightSync:
         self.capture = capture
         self.updates = net.engine.optimizer_updates(optimizer)
         self.params = list(net.params.values())
-        self.slots = [optimizer.state_of(p)[0] for p in self.params]  # created by broadcast_start
-        sizes = [p.size for p in self.params] + [s.size for s in self.slots]
+        slots = [optimizer.state_of(p)[0] for p in self.params]  # created by broadcast_start
+        sizes = [p.size for p in self.params] + [s.size for s in slots]
         self.split = np.cumsum(sizes)[:-1]
         self.n_params = sum(p.size for p in self.params)
         self.synced = np.empty(sum(sizes), net.dtype)
