@@ -49,6 +49,8 @@ CASES = {
     "gradients-adam-shared-layer": (shared_net, lambda: jitbp.Adam(lr=0.01), "mse", {"bucket_bytes": 64}, {}),
     "weights-sgd": (mlp, lambda: jitbp.SGD(lr=0.1), "mse", {"sync": "weights"}, {}),
     "weights-sgd-sum-loss": (mlp, lambda: jitbp.SGD(lr=0.01), "half_sse", {"sync": "weights"}, {}),
+    "gradients-adam-batch-1": (mlp, lambda: jitbp.Adam(lr=0.01), "mse", {}, {"batch_size": 1}),  # a slice is empty
+    "weights-sgd-batch-1": (mlp, lambda: jitbp.SGD(lr=0.1), "mse", {"sync": "weights"}, {"batch_size": 1}),
     "gradients-diverges": (mlp, lambda: jitbp.SGD(lr=0.1), "mse", {}, {"shuffle": False, "big_row": True}),
     "weights-diverges": (mlp, lambda: jitbp.SGD(lr=0.1), "mse", {"sync": "weights"},
                          {"shuffle": False, "big_row": True}),
@@ -62,7 +64,7 @@ EXACT = [case for case in CASES if case != "weights-every-2-diverges"]
 def run_case(case, parallel=None, timeout=200.0):
     """Train ``case`` (with ``DataParallel(**its arguments)`` when ``parallel``): its result as arrays."""
     build, make_optimizer, loss, parallel_args, learn_args = CASES[case]
-    learn_args = dict(learn_args)
+    learn_args = {"batch_size": BATCH, **learn_args}
     X, Y = data(learn_args.pop("big_row", False))
     net, optimizer = build(), make_optimizer()
     if parallel:
@@ -71,8 +73,8 @@ def run_case(case, parallel=None, timeout=200.0):
         parallel = DataParallel(timeout=timeout, **parallel_args)
     result = {}
     try:
-        history = net.learn(X, Y, loss=loss, optimizer=optimizer, epochs=EPOCHS, batch_size=BATCH, seed=SEED,
-                            parallel=parallel, **learn_args)
+        history = net.learn(X, Y, loss=loss, optimizer=optimizer, epochs=EPOCHS, seed=SEED, parallel=parallel,
+                            **learn_args)
         result["history"] = np.array(history)
     except jitbp.DivergenceError as exc:
         result["error"] = np.array(json.dumps({"batch": exc.batch, "epoch": exc.epoch, "message": str(exc)}))
