@@ -140,12 +140,12 @@ class Network:
             yield bufs, tape, stop - start, value
 
     def learn(self, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True,
-              seed=None, tol=None, patience=5):
+              seed=None, tol=None, patience=5, parallel=None):
         """Train; returns the loss of each epoch. See :func:`jitbp.training.learn`."""
         from .training import learn
 
         return learn(self, X, Y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-                     shuffle=shuffle, seed=seed, tol=tol, patience=patience)
+                     shuffle=shuffle, seed=seed, tol=tol, patience=patience, parallel=parallel)
 
     def save(self, path, optimizer=None):
         """Write the model (and optionally the optimizer's state) to exactly ``path``."""

@@ -11,7 +11,7 @@ from .optim import SGD
 
 
 def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True, seed=None,
-          tol=None, patience=5):
+          tol=None, patience=5, parallel=None):
     """Train ``net`` in place and return the loss of each epoch.
 
     ``batch_size=None`` trains on the full batch, ``1`` online, ``k`` on mini-batches
@@ -22,7 +22,12 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     for ``patience`` epochs. A non-finite loss stops training with
     :class:`DivergenceError` before that batch changes anything; non-finite weights
     are caught at checkpoints and rolled back (see :mod:`jitbp.divergence`).
+    ``parallel`` (a :class:`jitbp.distributed.DataParallel`) trains on every rank of
+    an MPI job instead, each on its slice of every batch.
     """
+    if parallel is not None:
+        return parallel.learn(net, X, Y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                              shuffle=shuffle, seed=seed, tol=tol, patience=patience)
     loss = get_loss(loss)
     optimizer = checks.optimizer(SGD(lr=0.01) if optimizer is None else optimizer)
     epochs = checks.positive_int("epochs", epochs, minimum=0)
