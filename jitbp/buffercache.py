@@ -14,10 +14,18 @@ class BufferCache:
         self._limit = limit
         self._local = threading.local()
 
-    def get(self, batch):
+    def _cached(self):
         cached = getattr(self._local, "by_batch", None)
         if cached is None:
             cached = self._local.by_batch = {}
+        return cached
+
+    def sizes(self):
+        """The batch sizes this thread holds buffers for."""
+        return set(self._cached())
+
+    def get(self, batch):
+        cached = self._cached()
         bufs = cached.pop(batch, None)
         if bufs is None:
             if len(cached) >= self._limit:
