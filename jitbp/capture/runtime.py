@@ -1,17 +1,19 @@
 """The runtime of a captured epoch: packs the engine's buffers into the compiled function's arguments."""
 import numpy as np
 
-from .cache import load_module
+from .cache import compiled
 from .codegen import Source
 
 
 class CapturedEpoch:
     """A compiled epoch for one network and loss; ``None`` from :meth:`build` if not capturable."""
 
-    def __init__(self, net, loss, module, scratch, ahead):
+    def __init__(self, net, loss, text, scratch, ahead):
         self.net = net
         self.loss = loss
-        self.module = module
+        self.text = text
+        #: The generated module, imported and compiled at the first :meth:`run`.
+        self.module = None
         self._scratch = scratch
         self._ahead = ahead
 
@@ -21,7 +23,7 @@ class CapturedEpoch:
             source = Source(net, loss)
         except LookupError:
             return None
-        return cls(net, loss, load_module(source.text(loss)), source.scratch, sorted(source.ahead))
+        return cls(net, loss, source.text(loss), source.scratch, sorted(source.ahead))
 
     def _buffers(self, engine, batch, inputs, target):
         bufs = engine.buffers(batch)
@@ -51,8 +53,8 @@ class CapturedEpoch:
         return following
 
     def run(self, engine, inputs, target, order, size, optimizer, shared_grads):
-        """One epoch, as :meth:`Engine.train_epoch` returns it; ``None`` if the
-        parameters' step counts differ (the interpreted engine handles that)."""
+        """One epoch, as :meth:`Engine.train_epoch` returns it; ``None`` if the parameters'
+        step counts differ or no cache directory works (the interpreted engine handles that)."""
         net = self.net
         n = len(target)
         layer_params = [tuple(node.layer.params.values()) for node in net.calls]
@@ -65,10 +67,14 @@ class CapturedEpoch:
         if order is None:
             order = np.arange(n)
         ahead = self._ahead_buffers(engine, size, full) if self._ahead else full
-        total, done, value = self.module.epoch(
-            tuple(inputs), target, order, size, full, ahead, part, tuple(layer_params),
-            tuple(optimizer.states(params) for params in layer_params),
-            tuple(tuple(g.reshape(1, -1) for g in grads) for grads in shared_grads),
-            optimizer.rule, optimizer.base_hyper(), steps.pop())
+        args = (tuple(inputs), target, order, size, full, ahead, part, tuple(layer_params),
+                tuple(optimizer.states(params) for params in layer_params),
+                tuple(tuple(g.reshape(1, -1) for g in grads) for grads in shared_grads),
+                optimizer.rule, optimizer.base_hyper(), steps.pop())
+        module = compiled(self.text, "epoch", args)
+        if module is None:
+            return None
+        self.module = module
+        total, done, value = module.epoch(*args)
         optimizer.advance(all_params, done)
         return (total, None, None) if np.isfinite(value) else (total, done, value)
