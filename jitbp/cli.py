@@ -43,14 +43,21 @@ def _demo(args):
 
 
 def _cache(args):
-    from .capture import cache_usage, clear_cache
+    from .capture.cache import FIX, cache_path, cache_usage, clear_cache, describe
 
-    path, epochs, size = cache_usage()
+    try:
+        path, epochs, size, damaged = cache_usage()
+        if args.clear:
+            clear_cache()
+    except OSError as error:
+        print(f"{cache_path()}: cannot be used ({describe(error)}); training uses a private temporary cache "
+              f"instead. {FIX}", file=sys.stderr)
+        return 1
     if args.clear:
-        clear_cache()
         print(f"removed {epochs} captured epoch(s), {size / 2**20:.1f} MiB, from {path}")
     else:
-        print(f"{path}: {epochs} captured epoch(s), {size / 2**20:.1f} MiB")
+        note = f"; {damaged} damaged, rewritten when next used" if damaged else ""
+        print(f"{path}: {epochs} captured epoch(s), {size / 2**20:.1f} MiB{note}")
 
 
 def _disable(names):

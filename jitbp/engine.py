@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from . import kernels
+from .buffercache import BufferCache
 from .capture import CapturedEpoch
 from .unwind import backward_plan
 
@@ -93,26 +94,19 @@ class GradientCollector:
 
 
 class Engine:
-    """Runs a network's calls on Numba kernels with buffers cached per batch size."""
+    """Runs a network's calls on Numba kernels with buffers cached per batch size and thread."""
 
     MAX_CACHED_BATCHES = 4
 
     def __init__(self, net):
         self.net = net
         self.plan = backward_plan(net)
-        self._buffers = {}
+        self._buffers = BufferCache(lambda batch: Buffers(net, batch), self.MAX_CACHED_BATCHES)
         self._captured = {}
 
     def buffers(self, batch):
-        """Buffers for ``batch`` samples, least recently used evicted first."""
-        bufs = self._buffers.pop(batch, None)
-        if bufs is not None:
-            self._buffers[batch] = bufs
-        else:
-            if len(self._buffers) >= self.MAX_CACHED_BATCHES:
-                self._buffers.pop(next(iter(self._buffers)))
-            bufs = self._buffers[batch] = Buffers(self.net, batch)
-        return bufs
+        """This thread's buffers for ``batch`` samples, least recently used evicted first."""
+        return self._buffers.get(batch)
 
     def optimizer_updates(self, optimizer):
         """The updater that applies ``optimizer`` inside the backward kernels."""

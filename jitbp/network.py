@@ -2,6 +2,7 @@
 import numpy as np
 
 from . import checks
+from .access import Access
 from .engine import Engine, GradientCollector
 from .errors import ShapeError
 from .graph import Input, Node, reachable_inputs, topological_calls
@@ -52,6 +53,8 @@ class Network:
                 if value.dtype != self.dtype or not value.flags.c_contiguous:
                     layer.params[key] = np.ascontiguousarray(value, dtype=self.dtype)
         self.engine = self._make_engine()
+        #: ``learn`` holds it exclusively, ``predict``, ``loss``, ``gradients`` and ``save`` shared.
+        self._access = Access()
 
     def _make_engine(self):
         if self.device == "cuda":
@@ -94,10 +97,11 @@ class Network:
         inputs = checks.inputs(self, X)
         n = len(inputs[0])
         result = np.empty((n,) + self.output.shape, self.dtype)
-        for start in range(0, n, EVAL_CHUNK):
-            chunk = [np.ascontiguousarray(x[start:start + EVAL_CHUNK]) for x in inputs]
-            bufs = self.engine.buffers(len(chunk[0]))
-            result[start:start + len(chunk[0])] = self.engine.to_host(self.engine.forward(bufs, chunk))
+        with self._access.shared():
+            for start in range(0, n, EVAL_CHUNK):
+                chunk = [np.ascontiguousarray(x[start:start + EVAL_CHUNK]) for x in inputs]
+                bufs = self.engine.buffers(len(chunk[0]))
+                result[start:start + len(chunk[0])] = self.engine.to_host(self.engine.forward(bufs, chunk))
         return result
 
     def loss(self, X, Y, loss="mse"):
@@ -107,8 +111,9 @@ class Network:
         target = checks.targets(self, Y, loss, len(inputs[0]))
         n = len(target)
         total = 0.0
-        for _, _, samples, value in self._loss_chunks(inputs, target, loss, taped=False):
-            total += value * samples / n if loss.mean else value
+        with self._access.shared():
+            for _, _, samples, value in self._loss_chunks(inputs, target, loss, taped=False):
+                total += value * samples / n if loss.mean else value
         return total
 
     def gradients(self, X, Y, loss="mse"):
@@ -119,10 +124,11 @@ class Network:
         target = checks.targets(self, Y, loss, len(inputs[0]))
         n = len(target)
         collector = GradientCollector(self)
-        for bufs, tape, samples, _ in self._loss_chunks(inputs, target, loss, taped=True):
-            if loss.mean and samples < n:
-                self.engine.scale_output_delta(bufs, samples / n)
-            self.engine.backward(bufs, tape, collector)
+        with self._access.shared():
+            for bufs, tape, samples, _ in self._loss_chunks(inputs, target, loss, taped=True):
+                if loss.mean and samples < n:
+                    self.engine.scale_output_delta(bufs, samples / n)
+                self.engine.backward(bufs, tape, collector)
         return {f"{self.layer_names[id(layer)]}.{key}": grad
                 for layer in self.layers
                 for key, grad in zip(layer.params, collector.grads[id(layer)])}
@@ -141,17 +147,20 @@ class Network:
 
     def learn(self, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True,
               seed=None, tol=None, patience=5, parallel=None):
-        """Train; returns the loss of each epoch. See :func:`jitbp.training.learn`."""
+        """Train; returns the loss of each epoch. See :func:`jitbp.training.learn`. Calls on this
+        network from other threads wait until it returns."""
         from .training import learn
 
-        return learn(self, X, Y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-                     shuffle=shuffle, seed=seed, tol=tol, patience=patience, parallel=parallel)
+        with self._access.exclusive():
+            return learn(self, X, Y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                         shuffle=shuffle, seed=seed, tol=tol, patience=patience, parallel=parallel)
 
     def save(self, path, optimizer=None):
         """Write the model (and optionally the optimizer's state) to exactly ``path``."""
         from .serialization import save
 
-        save(self, path, optimizer)
+        with self._access.shared():
+            save(self, path, optimizer)
 
     def __repr__(self):
         chain = " -> ".join(self.layer_names[id(n.layer)] for n in self.calls)

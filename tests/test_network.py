@@ -129,10 +129,10 @@ def test_buffers_are_allocated_once_per_batch_size(rng):
     X, Y = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
     net = mlp()
     net.learn(X, Y, "mse", jitbp.SGD(lr=0.1), epochs=1, batch_size=4)
-    buffers = dict(net.engine._buffers)
+    assert net.engine._buffers.sizes() == {4, 2}
+    buffers = {k: net.engine.buffers(k) for k in (4, 2)}
     net.learn(X, Y, "mse", jitbp.SGD(lr=0.1), epochs=3, batch_size=4)
-    assert set(buffers) == {4, 2}
-    assert all(net.engine._buffers[k] is v for k, v in buffers.items())
+    assert all(net.engine.buffers(k) is v for k, v in buffers.items())
 
 
 def test_predict_in_chunks_matches_numpy(rng, monkeypatch):

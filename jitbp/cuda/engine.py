@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..buffercache import BufferCache
 from ..unwind import backward_plan
 from .api import cuda, require_device
 from .launch import add, gather_rows, scale
@@ -62,7 +63,7 @@ class CudaEngine:
         self._plan = backward_plan(net)
         self._params = {id(layer): tuple(cuda.to_device(p) for p in layer.params.values())
                         for layer in net.layers}
-        self._buffers = {}
+        self._buffers = BufferCache(lambda batch: DeviceBuffers(net, self._plan, batch), self.MAX_CACHED_BATCHES)
 
     # -- parameters -----------------------------------------------------------------
     def device_params(self, layer):
@@ -83,12 +84,8 @@ class CudaEngine:
 
     # -- the CPU engine's interface ---------------------------------------------------
     def buffers(self, batch):
-        bufs = self._buffers.get(batch)
-        if bufs is None:
-            if len(self._buffers) >= self.MAX_CACHED_BATCHES:
-                self._buffers.pop(next(iter(self._buffers)))
-            bufs = self._buffers[batch] = DeviceBuffers(self.net, self._plan, batch)
-        return bufs
+        """This thread's device buffers for ``batch`` samples."""
+        return self._buffers.get(batch)
 
     def optimizer_updates(self, optimizer):
         """The updater for one ``learn``: uploads the parameters, keeps them on the device."""

@@ -1,0 +1,80 @@
+"""The runtime of a captured epoch: packs the engine's buffers into the compiled function's arguments."""
+import numpy as np
+
+from .cache import compiled
+from .codegen import Source
+
+
+class CapturedEpoch:
+    """A compiled epoch for one network and loss; ``None`` from :meth:`build` if not capturable."""
+
+    def __init__(self, net, loss, text, scratch, ahead):
+        self.net = net
+        self.loss = loss
+        self.text = text
+        #: The generated module, imported and compiled at the first :meth:`run`.
+        self.module = None
+        self._scratch = scratch
+        self._ahead = ahead
+
+    @classmethod
+    def build(cls, net, loss):
+        try:
+            source = Source(net, loss)
+        except LookupError:
+            return None
+        return cls(net, loss, source.text(loss), source.scratch, sorted(source.ahead))
+
+    def _buffers(self, engine, batch, inputs, target):
+        bufs = engine.buffers(batch)
+        key = ("captured", id(self))
+        packed = bufs.extra.get(key)
+        if packed is None:
+            net = self.net
+            scratch = tuple(bufs.scratch(k, slot, net.calls[k].inputs[slot].shape, net.dtype)
+                            for k, slot in self._scratch)
+            packed = bufs.extra[key] = (
+                tuple(np.empty((batch,) + x.shape[1:], x.dtype) for x in inputs),
+                np.empty((batch,) + target.shape[1:], target.dtype),
+                tuple(bufs.values), tuple(bufs.deltas), tuple(bufs.workspaces), scratch)
+        return packed
+
+    def _ahead_buffers(self, engine, batch, packed):
+        """``packed`` with its own inputs and outputs of the input-fed calls: the next
+        batch is written there while the current one is still being unwound."""
+        key = ("captured-ahead", id(self))
+        bufs = engine.buffers(batch)
+        following = bufs.extra.get(key)
+        if following is None:
+            inputs, target, values, deltas, workspaces, scratch = packed
+            values = tuple(np.empty_like(v) if k in self._ahead else v for k, v in enumerate(values))
+            following = bufs.extra[key] = (tuple(np.empty_like(x) for x in inputs), target, values, deltas,
+                                           workspaces, scratch)
+        return following
+
+    def run(self, engine, inputs, target, order, size, optimizer, shared_grads):
+        """One epoch, as :meth:`Engine.train_epoch` returns it; ``None`` if the parameters'
+        step counts differ or no cache directory works (the interpreted engine handles that)."""
+        net = self.net
+        n = len(target)
+        layer_params = [tuple(node.layer.params.values()) for node in net.calls]
+        all_params = [p for layer in net.layers for p in layer.params.values()]
+        steps = optimizer.steps_taken(all_params) if all_params else {0}
+        if len(steps) != 1:
+            return None
+        full = self._buffers(engine, size, inputs, target)
+        part = full if n % size == 0 else self._buffers(engine, n % size, inputs, target)
+        if order is None:
+            order = np.arange(n)
+        ahead = self._ahead_buffers(engine, size, full) if self._ahead else full
+        args = (tuple(inputs), target, order, size, full, ahead, part, tuple(layer_params),
+                tuple(optimizer.states(params) for params in layer_params),
+                tuple(tuple(g.reshape(1, -1) for g in grads) for grads in shared_grads),
+                optimizer.rule, optimizer.base_hyper(), steps.pop())
+        module = compiled(self.text, "epoch", args)
+        if module is None:
+            return None
+        self.module = module
+        total, done, value = module.epoch(*args)
+        optimizer.advance(all_params, done)
+        return (total, None, None) if np.isfinite(value) else (total, done, value)
