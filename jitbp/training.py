@@ -32,6 +32,7 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     shuffle = checks.flag("shuffle", shuffle)
     seed = checks.seed(seed)
     inputs = checks.inputs(net, X)
+    checks.writable_parameters(net)
     target = checks.targets(net, Y, loss, len(inputs[0]))
     n = len(target)
     size = n if batch_size is None else min(batch_size, n)
