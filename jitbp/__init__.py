@@ -1,7 +1,8 @@
 """jitbp: neural networks trained by back-propagation on Numba kernels, layers as plugins."""
 __version__ = "0.1.0"
 
-from .errors import DivergenceError, ModelFileError, PluginError, ShapeError, UnknownNameError
+from .errors import (DivergenceError, ModelFileError, PluginError, ShapeError, TrainingInterrupted,
+                     UnknownNameError)
 from .gradcheck import gradcheck, numerical_gradients
 from .graph import Input
 from .layer import Layer
@@ -13,6 +14,7 @@ from .serialization import load
 
 __all__ = [
     "Adagrad", "Adam", "DivergenceError", "Input", "LOSSES", "Layer", "ModelFileError", "Network",
-    "Optimizer", "PluginError", "RMSprop", "SGD", "Sequential", "ShapeError", "UnknownNameError",
+    "Optimizer", "PluginError", "RMSprop", "SGD", "Sequential", "ShapeError", "TrainingInterrupted",
+    "UnknownNameError",
     "available_layers", "gradcheck", "layer", "load", "numerical_gradients",
 ]

@@ -85,6 +85,16 @@ def parameters(net):
                             f"Build the network again.")
 
 
+def writable_parameters(net):
+    """Every parameter can be updated in place (training); a read-only array would otherwise
+    fail as a Numba typing error part-way through the backward pass."""
+    for key, value in net.params.items():
+        if not value.flags.writeable:
+            raise ValueError(f"parameter {key} is a read-only array, so training cannot update it: "
+                             f"give the layer a writable copy (e.g. np.array(...)) or set "
+                             f"{key}.flags.writeable = True if its memory allows it")
+
+
 def inputs(net, X):
     """``X`` (an array, or a list of arrays for several inputs) checked against ``net``."""
     parameters(net)
@@ -170,7 +180,9 @@ def tolerance(value):
 
 
 def optimizer(value):
-    """A jitbp optimizer instance (not a class, not a name)."""
+    """A jitbp optimizer instance (not a class, not a name) whose hyper-parameters, as they
+    are now, the update rule can run."""
     if not isinstance(value, Optimizer):
         raise TypeError(f"optimizer must be a jitbp optimizer (SGD, Adam, RMSprop, Adagrad), got {value!r}")
+    value.check()
     return value

@@ -1,4 +1,5 @@
-"""Divergence recovery: a checkpoint of the last parameters and optimizer state verified finite.
+"""Divergence recovery: a checkpoint of the last parameters and optimizer state verified
+finite while the loss was not exploding.
 
 See :class:`jitbp.errors.DivergenceError` for the design and its costs.
 """
@@ -17,6 +18,11 @@ CHECK_SAMPLES = 512
 #: checked, but not copied: the copy would double or triple their memory, so a
 #: rollback is impossible there and the error says so.
 CHECKPOINT_MAX_BYTES = 64 * 2**20
+#: A checkpoint is refreshed only while the loss is not exploding: the last epoch's loss
+#: is at most this many times the lowest earlier epoch loss of the call. Weights a few
+#: steps before an inf loss are finite but can be as large as 1e300; refusing them keeps
+#: the checkpoint (at worst the start of the call) one that training can resume from.
+MAX_LOSS_RISE = 2.0
 
 
 class Checkpoint:
@@ -32,6 +38,8 @@ class Checkpoint:
         self.slots = {}
         self.steps = {}
         self.epoch = 0
+        #: The lowest epoch loss among the first ``seen`` epochs (see :meth:`calm`).
+        self.lowest, self.seen = math.inf, 0
         #: The epoch after which :meth:`verify` is next due.
         self.due = self.every
         bad = self.non_finite()
@@ -82,14 +90,16 @@ class Checkpoint:
                 self.optimizer.set_state(value, self.slots[key], self.steps[key])
 
     def verify(self, epoch, history, final=False):
-        """After ``epoch`` (when due, and ``final``-ly at the end): checkpoint if finite (no
-        copy at the end: nothing can roll back to it), else roll back and raise."""
+        """After ``epoch`` (when due, and ``final``-ly at the end): checkpoint if finite and
+        the loss is not exploding (no copy at the end: nothing can roll back to it), else
+        roll back and raise."""
         if epoch == self.epoch:
             return
         bad = self.non_finite()
         if bad is None:
-            if not final:
+            if not final and self.calm(history):
                 self.take(epoch)
+            self.due = epoch + self.every
             return
         self.restore()
         raise DivergenceError(
@@ -98,19 +108,33 @@ class Checkpoint:
             f"of this call. {_advice(self.optimizer)}",
             epoch=epoch, restored_epoch=self.epoch, history=history[:self.epoch])
 
+    def calm(self, history):
+        """Whether the last epoch loss in ``history`` shows no explosion (:data:`MAX_LOSS_RISE`
+        times the lowest earlier one); the first epoch has nothing to compare with."""
+        earlier = history[self.seen:-1]
+        if earlier:
+            self.lowest = min(self.lowest, min(earlier))
+        self.seen = max(self.seen, len(history) - 1)
+        return self.lowest < math.inf and history[-1] <= MAX_LOSS_RISE * self.lowest
+
     def loss_diverged(self, epoch, batch, value, history):
-        """The error for a non-finite loss at ``batch`` of ``epoch`` (both 0-based); rolls back if needed."""
+        """The error for a non-finite loss at ``batch`` of ``epoch`` (both 0-based), after
+        rolling back to the checkpoint: the weights before that batch are finite but may be
+        so large that the loss is already inf there."""
         where = f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}"
         bad = self.non_finite()
-        if bad is None:
+        if bad is None and self.saved is None:
             return DivergenceError(
-                f"{where}; that batch was not applied, the parameters and optimizer state are those "
-                f"before it. {_advice(self.optimizer)}",
-                epoch=epoch + 1, batch=batch + 1, restored_epoch=epoch, history=history)
+                f"{where}; that batch was not applied, but the parameters before it may be too large to "
+                f"resume from, and the model is larger than jitbp.divergence.CHECKPOINT_MAX_BYTES "
+                f"({CHECKPOINT_MAX_BYTES // 2**20} MiB), so no checkpoint was kept. Reload a saved model. "
+                f"{_advice(self.optimizer)}", epoch=epoch + 1, batch=batch + 1, history=history)
         self.restore()
+        already = "" if bad is None else f" and {bad} was already NaN or inf"
         return DivergenceError(
-            f"{where} and {bad} was already NaN or inf; parameters and optimizer state were restored "
-            f"to those after epoch {self.epoch} of this call. {_advice(self.optimizer)}",
+            f"{where}{already}; parameters and optimizer state were restored to those after epoch "
+            f"{self.epoch} of this call, the last checkpoint whose loss was finite and not exploding. "
+            f"{_advice(self.optimizer)}",
             epoch=epoch + 1, batch=batch + 1, restored_epoch=self.epoch, history=history[:self.epoch])
 
 

@@ -112,12 +112,14 @@ class Engine:
         """The updater that applies ``optimizer`` inside the backward kernels."""
         return OptimizerUpdates(self.net, optimizer)
 
-    def train_epoch(self, inputs, target, order, size, loss, updates, capture=False):
+    def train_epoch(self, inputs, target, order, size, loss, updates, capture=False, interrupt=None):
         """One epoch of steps on batches of ``size`` (rows ``order``, or in sequence).
 
         Returns ``(epoch_loss, None, None)``, or ``(partial, batch_index, value)`` when
-        a batch's loss is not finite: that batch is left unapplied. With ``capture``
-        the epoch runs as one compiled function (:mod:`jitbp.capture`) when it can.
+        a batch's loss is not finite: that batch is left unapplied, or ``(partial,
+        batch_index, None)`` when ``interrupt.pending`` was set before that batch
+        (:mod:`jitbp.interrupts`). With ``capture`` the epoch runs as one compiled
+        function (:mod:`jitbp.capture`) when it can.
         """
         if capture:
             captured = self.captured(loss)
@@ -128,6 +130,8 @@ class Engine:
         n = len(target)
         total = 0.0
         for k, start in enumerate(range(0, n, size)):
+            if interrupt is not None and interrupt.pending:
+                return total, k, None
             stop = min(start + size, n)
             if order is None:
                 xs, t = [x[start:stop] for x in inputs], target[start:stop]

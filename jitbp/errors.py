@@ -17,16 +17,19 @@ class PluginError(RuntimeError):
 
 
 class DivergenceError(FloatingPointError):
-    """Training went non-finite; the parameters and optimizer state are the last finite ones.
+    """Training went non-finite; the parameters and optimizer state are restored to the
+    last checkpoint whose loss was finite and not exploding, so training can resume.
 
     Two cases. The loss of a batch is not finite: it is checked on every batch (one
     ``isfinite`` on a float), so that batch is never applied and ``batch`` says which it
-    was. A weight or optimizer slot is not finite while the loss stays finite (for
+    was; the weights before it are finite but may be huge (the loss there is already
+    inf), so they are restored from the checkpoint too. A weight or optimizer slot is not finite while the loss stays finite (for
     instance an inf weight hidden behind a saturated sigmoid): checking every weight on
     every step would cost as much as the update itself, so parameters and optimizer
     state are verified, and copied into a checkpoint, at the first epoch boundary after
     every ``jitbp.divergence.CHECK_SAMPLES`` (512) samples and when ``learn`` ends;
-    ``batch`` is then ``None`` and both are restored from that checkpoint.
+    ``batch`` is then ``None``. A checkpoint is refreshed only while the loss is not
+    exploding (``jitbp.divergence.MAX_LOSS_RISE``); the first one is the start of the call.
 
     Trade-off: the checkpoint keeps one extra copy of the parameters and of the
     optimizer's slots, (1 + slots) x the parameter bytes (SGD 1x, SGD with momentum,
@@ -40,7 +43,8 @@ class DivergenceError(FloatingPointError):
 
     Attributes: ``epoch`` (1-based epoch where it was found), ``batch`` (1-based, or
     ``None``), ``restored_epoch`` (epochs of this ``learn`` call the parameters now
-    reflect) and ``history`` (their losses).
+    reflect), ``history`` (their losses) and ``batches_applied`` (batches of this call
+    the parameters now reflect; set as ``learn`` raises it).
     """
 
     def __init__(self, message, epoch=None, batch=None, restored_epoch=None, history=()):
@@ -48,6 +52,23 @@ class DivergenceError(FloatingPointError):
         self.epoch = epoch
         self.batch = batch
         self.restored_epoch = restored_epoch
+        self.history = list(history)
+        self.batches_applied = None
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped ``learn`` at a batch boundary.
+
+    Attributes: ``batches_applied`` (batches of this ``learn`` call in the parameters and
+    optimizer state, all at the same step) and ``history`` (the losses of its completed
+    epochs).
+    """
+
+    def __init__(self, batches_applied, history=()):
+        super().__init__(f"learn was interrupted after {batches_applied} batch(es) of this call; every layer "
+                         f"and the optimizer state are at that batch boundary, so the model can be saved "
+                         f"or trained further")
+        self.batches_applied = batches_applied
         self.history = list(history)
 
 

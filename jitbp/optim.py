@@ -24,16 +24,38 @@ def _check_number(name, value, low=0.0, high=math.inf, low_open=False, high_open
     return value
 
 
+class Hyper:
+    """A number-valued hyper-parameter, checked (:func:`_check_number`) on every assignment:
+    ``opt.lr = -1`` or ``opt.lr = "0.1"`` after construction is refused at once."""
+
+    def __init__(self, **bounds):
+        self.bounds = bounds
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, optimizer, owner=None):
+        return self if optimizer is None else optimizer.__dict__[self.name]
+
+    def __set__(self, optimizer, value):
+        optimizer.__dict__[self.name] = _check_number(self.name, value, **self.bounds)
+
+
 class Optimizer:
     """Base class: keeps (slots, size) state and a step count per parameter array."""
 
     rule = kernels.ACCUMULATE
     n_slots = 0
+    lr = Hyper()
+    weight_decay = Hyper()
 
     def __init__(self, lr, weight_decay=0.0):
-        self.lr = _check_number("lr", lr)
-        self.weight_decay = _check_number("weight_decay", weight_decay)
+        self.lr = lr
+        self.weight_decay = weight_decay
         self._state = {}
+
+    def check(self):
+        """Refuse combinations of hyper-parameters the rule cannot run (called by ``learn``)."""
 
     def _entries(self, params):
         entries = []
@@ -77,9 +99,10 @@ class Optimizer:
         raise NotImplementedError
 
     def state_of(self, param):
-        """(slots array, step) kept for ``param``, or ``None`` before its first step."""
+        """(slots array, step) kept for ``param``, or ``None`` before its first step (a
+        captured epoch creates the state before it knows whether any step is taken)."""
         entry = self._state.get(id(param))
-        return None if entry is None or entry[0] is not param else (entry[1], entry[2])
+        return None if entry is None or entry[0] is not param or entry[2] == 0 else (entry[1], entry[2])
 
     def set_state(self, param, slots, step):
         """Restore the state of ``param`` (used by model files and divergence recovery)."""
@@ -103,17 +126,34 @@ class SGD(Optimizer):
     """torch.optim.SGD: optional momentum, dampening, Nesterov and weight decay."""
 
     rule = kernels.SGD
+    momentum = Hyper()
+    dampening = Hyper(high=1.0)
 
     def __init__(self, lr, momentum=0.0, nesterov=False, dampening=0.0, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.momentum = _check_number("momentum", momentum)
-        self.dampening = _check_number("dampening", dampening, high=1.0)
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
-        self.nesterov = bool(nesterov)
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = nesterov
+        #: A momentum buffer, fixed at construction: the state arrays are shaped by it.
+        self.n_slots = 1 if self.momentum else 0
+        self.check()
+
+    @property
+    def nesterov(self):
+        return self._nesterov
+
+    @nesterov.setter
+    def nesterov(self, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {value!r}")
+        self._nesterov = bool(value)
+
+    def check(self):
         if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
             raise ValueError("nesterov needs momentum > 0 and dampening 0")
-        self.n_slots = 1 if self.momentum else 0
+        if bool(self.momentum) != bool(self.n_slots):
+            raise ValueError(f"momentum was {'switched off' if self.n_slots else 'switched on'} after this SGD "
+                             f"was created; its state has no room for that: create a new SGD")
 
     def base_hyper(self):
         return np.array([self.lr, self.momentum, self.dampening, float(self.nesterov), self.weight_decay, 0.0])
@@ -128,14 +168,23 @@ class Adam(Optimizer):
 
     rule = kernels.ADAM
     n_slots = 2
+    eps = Hyper()
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"betas must be a pair of numbers, got {betas!r}")
-        self.betas = (_check_number("betas[0]", betas[0], high=1.0, high_open=True),
-                      _check_number("betas[1]", betas[1], high=1.0, high_open=True))
-        self.eps = _check_number("eps", eps)
+        self.betas = betas
+        self.eps = eps
+
+    @property
+    def betas(self):
+        return self._betas
+
+    @betas.setter
+    def betas(self, value):
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise TypeError(f"betas must be a pair of numbers, got {value!r}")
+        self._betas = (_check_number("betas[0]", value[0], high=1.0, high_open=True),
+                       _check_number("betas[1]", value[1], high=1.0, high_open=True))
 
     def base_hyper(self):
         return np.array([self.lr, *self.betas, self.eps, self.weight_decay, 1.0, 1.0])
@@ -150,11 +199,13 @@ class RMSprop(Optimizer):
 
     rule = kernels.RMSPROP
     n_slots = 1
+    alpha = Hyper(high=1.0)
+    eps = Hyper()
 
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.alpha = _check_number("alpha", alpha, high=1.0)
-        self.eps = _check_number("eps", eps)
+        self.alpha = alpha
+        self.eps = eps
 
     def base_hyper(self):
         return np.array([self.lr, self.alpha, self.eps, self.weight_decay])
@@ -168,11 +219,13 @@ class Adagrad(Optimizer):
 
     rule = kernels.ADAGRAD
     n_slots = 1
+    lr_decay = Hyper()
+    eps = Hyper()
 
     def __init__(self, lr=1e-2, lr_decay=0.0, eps=1e-10, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.lr_decay = _check_number("lr_decay", lr_decay)
-        self.eps = _check_number("eps", eps)
+        self.lr_decay = lr_decay
+        self.eps = eps
 
     def base_hyper(self):
         return np.array([self.lr, self.eps, self.weight_decay, self.lr, self.lr_decay])

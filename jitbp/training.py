@@ -6,6 +6,7 @@ import numpy as np
 from . import checks
 from .capture import CAPTURE_MIN_STEPS, capture_mode
 from .divergence import Checkpoint
+from .interrupts import BatchBoundary
 from .losses import get_loss
 from .optim import SGD
 
@@ -20,8 +21,10 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     trained (summed for sum losses, averaged over samples for mean losses). With
     ``tol``, training stops once the epoch loss has not improved by more than ``tol``
     for ``patience`` epochs. A non-finite loss stops training with
-    :class:`DivergenceError` before that batch changes anything; non-finite weights
-    are caught at checkpoints and rolled back (see :mod:`jitbp.divergence`).
+    :class:`DivergenceError` before that batch changes anything, and non-finite weights
+    are caught at checkpoints; both roll back to the last checkpoint (see
+    :mod:`jitbp.divergence`). Ctrl-C raises :class:`TrainingInterrupted` at the next batch
+    boundary; every exception says how many batches were applied (see :mod:`jitbp.interrupts`).
     ``parallel`` (a :class:`jitbp.distributed.DataParallel`) trains on every rank of
     an MPI job instead, each on its slice of every batch.
     """
@@ -37,6 +40,7 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     shuffle = checks.flag("shuffle", shuffle)
     seed = checks.seed(seed)
     inputs = checks.inputs(net, X)
+    checks.writable_parameters(net)
     target = checks.targets(net, Y, loss, len(inputs[0]))
     n = len(target)
     size = n if batch_size is None else min(batch_size, n)
@@ -48,21 +52,23 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     capture = mode == "always" or (mode == "auto" and epochs * -(-n // size) >= CAPTURE_MIN_STEPS)
     checkpoint = Checkpoint(net, optimizer, n)
     history, best, stale = [], math.inf, 0
-    for epoch in range(epochs):
-        order = rng.permutation(n) if shuffled else None
-        total, failed_batch, value = engine.train_epoch(inputs, target, order, size, loss, updates, capture)
-        if failed_batch is not None:
-            loss.check(value)
-            raise checkpoint.loss_diverged(epoch, failed_batch, value, history)
-        history.append(total)
-        if epoch + 1 == checkpoint.due and epoch + 1 < epochs:  # the last epoch: verified below
-            checkpoint.verify(epoch + 1, history)
-        if tol is not None:
-            if best - total > tol:
-                best, stale = total, 0
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-    checkpoint.verify(len(history), history, final=True)
+    with BatchBoundary(checkpoint, -(-n // size), history) as boundary:
+        for epoch in range(epochs):
+            order = rng.permutation(n) if shuffled else None
+            total, failed_batch, value = boundary.epoch(engine.train_epoch, inputs, target, order, size, loss,
+                                                        updates, capture)
+            if failed_batch is not None:
+                loss.check(value)
+                raise checkpoint.loss_diverged(epoch, failed_batch, value, history)
+            history.append(total)
+            if epoch + 1 == checkpoint.due and epoch + 1 < epochs:  # the last epoch: verified below
+                checkpoint.verify(epoch + 1, history)
+            if tol is not None:
+                if best - total > tol:
+                    best, stale = total, 0
+                else:
+                    stale += 1
+                    if stale >= patience:
+                        break
+        checkpoint.verify(len(history), history, final=True)
     return history

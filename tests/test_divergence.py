@@ -94,9 +94,10 @@ def test_rollback_restores_state_from_an_earlier_learn_call(capture):
     assert_same_states(net, opt, state)
 
 
-def test_non_finite_loss_leaves_the_failing_batch_unapplied(capture):
-    """lr=1e200 makes the second batch's loss overflow; the state equals training on the
-    first sample alone."""
+def test_non_finite_loss_leaves_the_failing_batch_unapplied(monkeypatch, capture):
+    """lr=1e200 makes the second batch's loss overflow; before the rollback (switched off
+    here) the state equals training on the first sample alone."""
+    monkeypatch.setattr(divergence.Checkpoint, "restore", lambda self: None)
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(6, 2)), rng.normal(size=(6, 1))
     net, opt = jitbp.Sequential(jitbp.layer("dense", 2, 1, seed=0)), jitbp.Adam(lr=1e200)
@@ -109,6 +110,37 @@ def test_non_finite_loss_leaves_the_failing_batch_unapplied(capture):
     assert "loss became inf at epoch 1, batch 2" in str(error) and "lr=1e+200" in str(error)
     assert_same_params(net, copies(reference))
     assert_same_states(net, opt, states(reference, ref_opt))
+
+
+def test_non_finite_loss_restores_the_last_checkpoint(capture):
+    """The weights before the failing batch are finite but huge (the loss is already inf
+    there): the start of the call is restored instead, with its optimizer state."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(6, 2)), rng.normal(size=(6, 1))
+    net, opt = jitbp.Sequential(jitbp.layer("dense", 2, 1, seed=0)), jitbp.Adam(lr=1e200)
+    before = copies(net)
+    with pytest.raises(jitbp.DivergenceError) as info:
+        net.learn(X, Y, optimizer=opt, epochs=2, batch_size=1, shuffle=False)
+    error = info.value
+    assert (error.epoch, error.batch, error.restored_epoch, error.history, error.batches_applied) == (1, 2, 0, [], 0)
+    assert "restored to those after epoch 0 of this call" in str(error)
+    assert_same_params(net, before)
+    assert all(opt.state_of(value) is None for value in net.params.values())
+
+
+@pytest.mark.parametrize("lr", [1e6, 1e100, 1e300])
+def test_training_resumes_with_a_small_learning_rate_after_divergence(capture, lr):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(64, 3))
+    Y = X @ np.array([[1.0], [-2.0], [0.5]])
+    net = jitbp.Sequential(jitbp.layer("dense", 3, 4, seed=0), jitbp.layer("dense", 4, 1, seed=1))
+    net.learn(X, Y, "sse", jitbp.SGD(lr=1e-3), epochs=2, batch_size=8, seed=0)
+    opt = jitbp.SGD(lr=lr, momentum=0.5)
+    with pytest.raises(jitbp.DivergenceError):
+        net.learn(X, Y, "sse", opt, epochs=20, batch_size=8, seed=0)
+    opt.lr = 1e-3
+    history = net.learn(X, Y, "sse", opt, epochs=5, batch_size=8, seed=0)
+    assert np.all(np.isfinite(history)) and history[-1] < history[0]
 
 
 def test_non_finite_loss_after_non_finite_weights_rolls_back(capture):
@@ -143,15 +175,37 @@ def test_rollback_goes_to_the_last_checkpoint_within_a_call(monkeypatch):
     checkpoint = divergence.Checkpoint(net, opt, 1)
     for value in net.params.values():
         value += 1.0
-    checkpoint.verify(1, [0.5])
-    after_first = copies(net)
+    checkpoint.verify(1, [0.5])  # the first epoch's loss has nothing to compare with: no copy
+    assert checkpoint.epoch == 0
+    for value in net.params.values():
+        value += 1.0
+    checkpoint.verify(2, [0.5, 0.25])
+    after_second = copies(net)
     net.params["dense_1.b"][0] = np.nan
-    assert checkpoint.due == 2
+    assert checkpoint.due == 3
     with pytest.raises(jitbp.DivergenceError) as info:
-        checkpoint.verify(2, [0.5, 0.25])
-    assert (info.value.restored_epoch, info.value.history) == (1, [0.5])
-    assert "parameter dense_1.b" in str(info.value) and "epochs 2-2" in str(info.value)
-    assert_same_params(net, after_first)
+        checkpoint.verify(3, [0.5, 0.25, 0.2])
+    assert (info.value.restored_epoch, info.value.history) == (2, [0.5, 0.25])
+    assert "parameter dense_1.b" in str(info.value) and "epochs 3-3" in str(info.value)
+    assert_same_params(net, after_second)
+
+
+def test_an_exploding_loss_does_not_refresh_the_checkpoint(monkeypatch):
+    """Finite weights whose epoch loss rose past MAX_LOSS_RISE times the best are not kept:
+    a later divergence goes back to the last calm state."""
+    monkeypatch.setattr(divergence, "CHECK_SAMPLES", 1)
+    net, opt = hidden_inf_net(), jitbp.SGD(0.1)
+    checkpoint = divergence.Checkpoint(net, opt, 1)
+    checkpoint.verify(1, [1.0])
+    checkpoint.verify(2, [1.0, 0.5])
+    calm = copies(net)
+    for value in net.params.values():
+        value *= 1e150
+    checkpoint.verify(3, [1.0, 0.5, 1e30])
+    assert checkpoint.epoch == 2
+    error = checkpoint.loss_diverged(3, 0, np.inf, [1.0, 0.5, 1e30])
+    assert (error.restored_epoch, error.history) == (2, [1.0, 0.5])
+    assert_same_params(net, calm)
 
 
 def test_non_finite_optimizer_state_is_caught_too():
@@ -175,7 +229,8 @@ def test_non_finite_parameters_are_refused_before_training():
 def test_weights_are_checked_once_per_512_samples_and_at_the_end(monkeypatch, samples, epochs, checks):
     """The O(params) check and copy are amortised: checked before training, every
     ceil(512 / n) epochs and after the last; copied before training and at each of those
-    but the last (nothing can roll back to it)."""
+    but the first (its loss has no earlier one to show it is not exploding) and the last
+    (nothing can roll back to it)."""
     taken, checked = [], []
     take, non_finite = divergence.Checkpoint.take, divergence.Checkpoint.non_finite
     monkeypatch.setattr(divergence.Checkpoint, "take", lambda self, epoch: taken.append(epoch) or take(self, epoch))
@@ -186,7 +241,7 @@ def test_weights_are_checked_once_per_512_samples_and_at_the_end(monkeypatch, sa
               epochs=epochs, batch_size=32)
     every = -(-512 // samples)
     due = list(range(every, epochs + 1, every))
-    assert taken == [0] + [epoch for epoch in due if epoch < epochs]
+    assert taken == [0] + [epoch for epoch in due if 1 < epoch < epochs]  # epoch 1: no loss to compare
     assert len(checked) == 1 + len(set(due) | {epochs}) == 1 + checks
 
 

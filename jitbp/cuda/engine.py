@@ -92,7 +92,7 @@ class CudaEngine:
         self.push_params()
         return DeviceUpdates(self, optimizer)
 
-    def train_epoch(self, inputs, target, order, size, loss, updates, capture=False):
+    def train_epoch(self, inputs, target, order, size, loss, updates, capture=False, interrupt=None):
         """One epoch on the device; see :meth:`jitbp.engine.Engine.train_epoch`.
 
         ``capture`` (the CPU engine's compiled-epoch switch) does not apply here.
@@ -105,6 +105,8 @@ class CudaEngine:
         total = 0.0
         try:
             for k, start in enumerate(range(0, n, size)):
+                if interrupt is not None and interrupt.pending:
+                    return total, k, None
                 stop = min(start + size, n)
                 bufs = self.buffers(stop - start)
                 if device_order is None:
