@@ -7,12 +7,14 @@ from . import checks
 from .capture import CAPTURE_MIN_STEPS, capture_mode
 from .divergence import Checkpoint
 from .losses import get_loss
+from .monitor import Monitor
 from .optim import SGD
 
 
 def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True, seed=None,
-          tol=None, patience=5):
-    """Train ``net`` in place and return the loss of each epoch.
+          tol=None, patience=5, validation=None, validation_split=None, metrics=None, callbacks=None,
+          verbose=None):
+    """Train ``net`` in place and return the loss of each epoch as a :class:`~jitbp.history.History`.
 
     ``batch_size=None`` trains on the full batch, ``1`` online, ``k`` on mini-batches
     (the last one may be partial). With ``shuffle`` the sample order of each epoch is
@@ -22,6 +24,12 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     for ``patience`` epochs. A non-finite loss stops training with
     :class:`DivergenceError` before that batch changes anything; non-finite weights
     are caught at checkpoints and rolled back (see :mod:`jitbp.divergence`).
+
+    At each epoch's end (see :mod:`jitbp.monitor`): the loss on ``validation=(X_val,
+    Y_val)`` or on the last ``validation_split`` share of the samples, ``metrics`` (names
+    or functions, :mod:`jitbp.metrics`) on the training and validation data, then
+    ``callbacks`` (:mod:`jitbp.callbacks`; one returning true stops training), with
+    progress output per ``verbose`` (:mod:`jitbp.progress`).
     """
     loss = get_loss(loss)
     optimizer = checks.optimizer(SGD(lr=0.01) if optimizer is None else optimizer)
@@ -33,6 +41,8 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     seed = checks.seed(seed)
     inputs = checks.inputs(net, X)
     target = checks.targets(net, Y, loss, len(inputs[0]))
+    monitor = Monitor(net, loss, optimizer, epochs, validation, validation_split, metrics, callbacks, verbose)
+    inputs, target = monitor.train_data(inputs, target)
     n = len(target)
     size = n if batch_size is None else min(batch_size, n)
     shuffled = shuffle and size < n
@@ -42,16 +52,18 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     mode = capture_mode()
     capture = mode == "always" or (mode == "auto" and epochs * -(-n // size) >= CAPTURE_MIN_STEPS)
     checkpoint = Checkpoint(net, optimizer, n)
-    history, best, stale = [], math.inf, 0
+    history, best, stale = monitor.history, math.inf, 0
+    monitor.start(capture)
     for epoch in range(epochs):
         order = rng.permutation(n) if shuffled else None
         total, failed_batch, value = engine.train_epoch(inputs, target, order, size, loss, updates, capture)
         if failed_batch is not None:
             loss.check(value)
             raise checkpoint.loss_diverged(epoch, failed_batch, value, history)
-        history.append(total)
         if epoch + 1 == checkpoint.due and epoch + 1 < epochs:  # the last epoch: verified below
-            checkpoint.verify(epoch + 1, history)
+            checkpoint.verify(epoch + 1, history + [total])
+        if monitor.epoch_end(epoch, total, inputs, target):
+            break
         if tol is not None:
             if best - total > tol:
                 best, stale = total, 0
@@ -60,4 +72,4 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
                 if stale >= patience:
                     break
     checkpoint.verify(len(history), history, final=True)
-    return history
+    return monitor.finish()
