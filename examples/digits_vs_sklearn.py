@@ -7,24 +7,45 @@ max_iter=100); CPU seconds (process_time) are reported next to wall seconds, whi
 are unreliable on a shared machine. The first jitbp fit loads compiled kernels and is
 not timed.
 """
-import time, warnings, numpy as np
+import time
+import warnings
+
+import numpy as np
 from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier as SkMLP
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as SklearnMLP
+
 from jitbp.sklearn import MLPClassifier
-warnings.simplefilter("ignore", ConvergenceWarning)
-X, y = load_digits(return_X_y=True); X = X / 16.0
-Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-params = dict(hidden_layer_sizes=(100,), max_iter=100, random_state=0)
-MLPClassifier(**params).fit(Xtr[:50], ytr[:50])  # load compiled kernels once (not timed)
-rows = []
-for name, cls in (("jitbp.sklearn.MLPClassifier", MLPClassifier), ("sklearn.neural_network.MLPClassifier", SkMLP)):
-    times, accs, walls = [], [], []
-    for seed in range(3):
-        est = cls(**{**params, "random_state": seed})
-        t, c = time.perf_counter(), time.process_time(); est.fit(Xtr, ytr); times.append(time.process_time() - c); walls.append(time.perf_counter() - t)
-        accs.append(est.score(Xte, yte))
-    rows.append((name, np.median(times), np.mean(accs), est.n_iter_))
-    print(f"{name:40s} fit CPU {np.median(times):.3f} s, wall {np.median(walls):.3f} s (medians of 3)  test accuracy {np.mean(accs):.4f}  n_iter_ {est.n_iter_}")
-print(f"CPU fit-time ratio sklearn / jitbp: {rows[1][1] / rows[0][1]:.2f}x")
+
+PARAMS = dict(hidden_layer_sizes=(100,), max_iter=100)
+
+
+def measure(cls, X_train, y_train, X_test, y_test, seeds=3):
+    cpu, wall, accuracy = [], [], []
+    for seed in range(seeds):
+        estimator = cls(**PARAMS, random_state=seed)
+        t, c = time.perf_counter(), time.process_time()
+        estimator.fit(X_train, y_train)
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - t)
+        accuracy.append(estimator.score(X_test, y_test))
+    return np.median(cpu), np.median(wall), np.mean(accuracy)
+
+
+def main():
+    warnings.simplefilter("ignore", ConvergenceWarning)  # both stop at max_iter
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, test_size=0.25, random_state=0, stratify=y)
+    MLPClassifier(**PARAMS).fit(X_train[:50], y_train[:50])  # load the compiled kernels (not timed)
+    results = {}
+    for name, cls in (("jitbp.sklearn.MLPClassifier", MLPClassifier),
+                      ("sklearn.neural_network.MLPClassifier", SklearnMLP)):
+        results[name] = cpu, wall, accuracy = measure(cls, X_train, y_train, X_test, y_test)
+        print(f"{name:38s} fit CPU {cpu:.3f} s, wall {wall:.3f} s (medians of 3)  test accuracy {accuracy:.4f}")
+    (jit, _, _), (skl, _, _) = results.values()
+    print(f"CPU fit-time ratio sklearn / jitbp: {skl / jit:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
