@@ -146,14 +146,28 @@ class Network:
             yield bufs, tape, stop - start, value
 
     def learn(self, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True,
-              seed=None, tol=None, patience=5, parallel=None):
-        """Train; returns the loss of each epoch. See :func:`jitbp.training.learn`. Calls on this
-        network from other threads wait until it returns."""
+              seed=None, tol=None, patience=5, **options):
+        """Train; returns the loss of each epoch (a :class:`~jitbp.history.History`). See
+        :func:`jitbp.training.learn` for ``options`` (validation, metrics, callbacks, verbose,
+        parallel). Calls on this network from other threads wait until it returns."""
         from .training import learn
 
         with self._access.exclusive():
             return learn(self, X, Y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-                         shuffle=shuffle, seed=seed, tol=tol, patience=patience, parallel=parallel)
+                         shuffle=shuffle, seed=seed, tol=tol, patience=patience, **options)
+
+    def predict_proba(self, X, loss=None):
+        """Class probabilities: softmax of the output of a cross_entropy network, the output
+        of a bce one. ``loss`` defaults to the loss the last ``learn`` used."""
+        from .proba import predict_proba
+
+        return predict_proba(self, X, loss)
+
+    def __reduce__(self):
+        # Layers hold Numba kernels: a pickle is the model file's bytes (parameters and graph).
+        from .proba import network_from_bytes, network_to_bytes
+
+        return network_from_bytes, (network_to_bytes(self), getattr(self, "trained_loss", None))
 
     def save(self, path, optimizer=None):
         """Write the model (and optionally the optimizer's state) to exactly ``path``."""

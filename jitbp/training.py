@@ -8,12 +8,14 @@ from .capture import CAPTURE_MIN_STEPS, capture_mode
 from .divergence import Checkpoint
 from .interrupts import BatchBoundary
 from .losses import get_loss
+from .monitor import Monitor
 from .optim import SGD
 
 
 def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True, seed=None,
-          tol=None, patience=5, parallel=None):
-    """Train ``net`` in place and return the loss of each epoch.
+          tol=None, patience=5, validation=None, validation_split=None, metrics=None, callbacks=None,
+          verbose=None, parallel=None):
+    """Train ``net`` in place and return the loss of each epoch as a :class:`~jitbp.history.History`.
 
     ``batch_size=None`` trains on the full batch, ``1`` online, ``k`` on mini-batches
     (the last one may be partial). With ``shuffle`` the sample order of each epoch is
@@ -27,8 +29,17 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     boundary; every exception says how many batches were applied (see :mod:`jitbp.interrupts`).
     ``parallel`` (a :class:`jitbp.distributed.DataParallel`) trains on every rank of
     an MPI job instead, each on its slice of every batch.
+
+    At each epoch's end (see :mod:`jitbp.monitor`): the loss on ``validation=(X_val,
+    Y_val)`` or on the last ``validation_split`` share of the samples, ``metrics`` (names
+    or functions, :mod:`jitbp.metrics`) on the training and validation data, then
+    ``callbacks`` (:mod:`jitbp.callbacks`; one returning true stops training), with
+    progress output per ``verbose`` (:mod:`jitbp.progress`).
     """
     if parallel is not None:
+        if (validation, validation_split, metrics, callbacks) != (None,) * 4:
+            raise ValueError("parallel= does not take validation, validation_split, metrics or callbacks yet; "
+                             "evaluate on rank 0 after learn returns")
         return parallel.learn(net, X, Y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                               shuffle=shuffle, seed=seed, tol=tol, patience=patience)
     loss = get_loss(loss)
@@ -42,6 +53,8 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     inputs = checks.inputs(net, X)
     checks.writable_parameters(net)
     target = checks.targets(net, Y, loss, len(inputs[0]))
+    monitor = Monitor(net, loss, optimizer, epochs, validation, validation_split, metrics, callbacks, verbose)
+    inputs, target = monitor.train_data(inputs, target)
     n = len(target)
     size = n if batch_size is None else min(batch_size, n)
     shuffled = shuffle and size < n
@@ -51,7 +64,8 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     mode = capture_mode()
     capture = mode == "always" or (mode == "auto" and epochs * -(-n // size) >= CAPTURE_MIN_STEPS)
     checkpoint = Checkpoint(net, optimizer, n)
-    history, best, stale = [], math.inf, 0
+    history, best, stale = monitor.history, math.inf, 0
+    monitor.start()
     with BatchBoundary(checkpoint, -(-n // size), history) as boundary:
         for epoch in range(epochs):
             order = rng.permutation(n) if shuffled else None
@@ -60,9 +74,10 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
             if failed_batch is not None:
                 loss.check(value)
                 raise checkpoint.loss_diverged(epoch, failed_batch, value, history)
-            history.append(total)
             if epoch + 1 == checkpoint.due and epoch + 1 < epochs:  # the last epoch: verified below
-                checkpoint.verify(epoch + 1, history)
+                checkpoint.verify(epoch + 1, history + [total])
+            if monitor.epoch_end(epoch, total, inputs, target):
+                break
             if tol is not None:
                 if best - total > tol:
                     best, stale = total, 0
@@ -71,4 +86,4 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
                     if stale >= patience:
                         break
         checkpoint.verify(len(history), history, final=True)
-    return history
+    return monitor.finish()

@@ -5,6 +5,7 @@ from numba import njit
 from ..blas import add_dyt_x
 from ..checks import as_dtype
 from ..hookspecs import hookimpl
+from ..init import check_init, draw
 from ..kernels import ACCUMULATE, plain_sgd_lr, update_row, updated
 from ..layer import Layer, check_param, check_size, uniform
 
@@ -321,22 +322,29 @@ class Dense(Layer):
     forward_kernel, backward_kernel = dense_forward, dense_backward
     cuda_kernels = "jitbp.cuda.dense"
 
-    def __init__(self, n_in, n_out, bias=True, W=None, b=None, seed=None, name=None, dtype=np.float64):
+    def __init__(self, n_in, n_out, bias=True, W=None, b=None, seed=None, name=None, dtype=np.float64,
+                 init="uniform"):
         super().__init__(name=name)
         self.dtype = as_dtype(dtype)
         self.n_in = check_size("n_in", n_in)
         self.n_out = check_size("n_out", n_out)
         self.bias = bool(bias)
+        self.init = check_init(init)
         if not bias and b is not None:
             raise ValueError("dense: b given but bias=False")
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(self.n_in)
         shape = (self.n_out, self.n_in)
-        self.params["W"] = (uniform(rng, bound, shape, self.dtype) if W is None
-                            else check_param("dense W", W, shape).astype(self.dtype))
+        if W is not None:
+            self.params["W"] = check_param("dense W", W, shape).astype(self.dtype)
+        elif init == "uniform":
+            self.params["W"] = uniform(rng, bound, shape, self.dtype)
+        else:
+            self.params["W"] = draw(rng, init, shape, self.n_in, self.n_out, self.dtype)
         if self.bias:
-            self.params["b"] = (uniform(rng, bound, (self.n_out,), self.dtype) if b is None
-                                else check_param("dense b", b, (self.n_out,)).astype(self.dtype))
+            self.params["b"] = (check_param("dense b", b, (self.n_out,)).astype(self.dtype) if b is not None
+                                else uniform(rng, bound, (self.n_out,), self.dtype) if init == "uniform"
+                                else np.zeros(self.n_out, self.dtype))
         tiny = self.n_in * self.n_out <= TINY_WEIGHTS
         self.forward_kernel, self.backward_kernel, _ = KERNELS[self.bias, tiny]
         self.inline_kernels = tiny
@@ -359,7 +367,10 @@ class Dense(Layer):
         return ((rows, self.n_in), (self.n_out, batch), (1, self.n_out))
 
     def config(self):
-        return {"n_in": self.n_in, "n_out": self.n_out, "bias": self.bias, "dtype": np.dtype(self.dtype).name}
+        config = {"n_in": self.n_in, "n_out": self.n_out, "bias": self.bias, "dtype": np.dtype(self.dtype).name}
+        if self.init != "uniform":  # model files from before init= stay byte-identical
+            config["init"] = self.init
+        return config
 
     @classmethod
     def param_shapes(cls, n_in, n_out, bias=True, **_):

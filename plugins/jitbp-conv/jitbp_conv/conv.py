@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit
 
 from jitbp.kernels import updated
+from jitbp.init import check_init, draw
 from jitbp.layer import Layer, check_param, check_size
 
 from .geometry import check_non_negative, geometry_shape, output_length, sequence_shape
@@ -120,7 +121,7 @@ class Conv1d(Layer):
     forward_kernel, backward_kernel = conv1d_forward, conv1d_backward
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 W=None, b=None, seed=None, name=None):
+                 W=None, b=None, seed=None, name=None, init="uniform"):
         super().__init__(name=name)
         self.in_channels = check_size("conv1d in_channels", in_channels)
         self.out_channels = check_size("conv1d out_channels", out_channels)
@@ -130,14 +131,18 @@ class Conv1d(Layer):
         self.bias = bool(bias)
         if not self.bias and b is not None:
             raise ValueError("conv1d: b given but bias=False")
+        self.init = check_init(init)
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(self.in_channels * self.kernel_size)
         shape = (self.out_channels, self.in_channels, self.kernel_size)
-        self.params["W"] = (rng.uniform(-bound, bound, shape) if W is None
-                            else check_param("conv1d W", W, shape))
+        fans = (self.in_channels * self.kernel_size, self.out_channels * self.kernel_size)
+        self.params["W"] = (check_param("conv1d W", W, shape) if W is not None
+                            else rng.uniform(-bound, bound, shape) if init == "uniform"
+                            else draw(rng, init, shape, *fans))
         if self.bias:
-            self.params["b"] = (rng.uniform(-bound, bound, self.out_channels) if b is None
-                                else check_param("conv1d b", b, (self.out_channels,)))
+            self.params["b"] = (check_param("conv1d b", b, (self.out_channels,)) if b is not None
+                                else rng.uniform(-bound, bound, self.out_channels) if init == "uniform"
+                                else np.zeros(self.out_channels))
         else:
             self.forward_kernel, self.backward_kernel = conv1d_nobias_forward, conv1d_nobias_backward
 
@@ -163,4 +168,4 @@ class Conv1d(Layer):
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
-                "bias": self.bias}
+                "bias": self.bias, **({"init": self.init} if self.init != "uniform" else {})}

@@ -1,0 +1,120 @@
+"""Learning-rate schedules, applied per epoch as callbacks: ``learn(..., callbacks=[CosineLR(...)])``.
+
+Each sets ``optimizer.lr`` before every epoch (the optimizer re-reads it at the next
+step, in interpreted and captured epochs alike), and ``History.history["lr"]`` records
+the rate each epoch trained with. The formulas are torch.optim.lr_scheduler's with one
+scheduler step per epoch; ``epoch`` below is 0-based within the learn() call and
+``base`` is the optimizer's ``lr`` when training starts.
+"""
+import math
+
+from .callbacks import Callback, _Monitored
+
+
+class Schedule(Callback):
+    """Base class: ``rate(epoch, base)`` gives the rate of (0-based) ``epoch``."""
+
+    def rate(self, epoch, base):
+        raise NotImplementedError
+
+    def on_train_begin(self):
+        self.base = self.optimizer.lr
+        self.optimizer.lr = self.rate(0, self.base)
+
+    def on_epoch_end(self, epoch, logs):
+        self.optimizer.lr = self.rate(epoch, self.base)  # epoch is 1-based: the next one's rate
+        return False
+
+
+class StepLR(Schedule):
+    """torch's StepLR: ``base * gamma ** (epoch // step_size)``."""
+
+    def __init__(self, step_size, gamma=0.1):
+        self.step_size, self.gamma = int(step_size), float(gamma)
+
+    def rate(self, epoch, base):
+        return base * self.gamma ** (epoch // self.step_size)
+
+
+class ExponentialLR(Schedule):
+    """torch's ExponentialLR: ``base * gamma ** epoch``."""
+
+    def __init__(self, gamma):
+        self.gamma = float(gamma)
+
+    def rate(self, epoch, base):
+        return base * self.gamma ** epoch
+
+
+class CosineLR(Schedule):
+    """Linear warm-up from ``base * warmup_start`` over ``warmup`` epochs (torch's LinearLR),
+    then cosine annealing to ``eta_min`` over the remaining ``epochs - warmup``
+    (CosineAnnealingLR; the two chained as SequentialLR)."""
+
+    def __init__(self, epochs, warmup=0, warmup_start=1.0 / 3, eta_min=0.0):
+        self.epochs, self.warmup = int(epochs), int(warmup)
+        self.warmup_start, self.eta_min = float(warmup_start), float(eta_min)
+        if not 0 <= self.warmup < self.epochs:
+            raise ValueError(f"warmup must be in [0, epochs), got {warmup} of {epochs}")
+
+    def rate(self, epoch, base):
+        if epoch < self.warmup:
+            return base * (self.warmup_start + (1.0 - self.warmup_start) * epoch / self.warmup)
+        t, T = epoch - self.warmup, self.epochs - self.warmup
+        return self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * t / T)) / 2
+
+
+class OneCycleLR(Schedule):
+    """torch's OneCycleLR (cosine, two phases) with one step per epoch: from
+    ``max_lr / div_factor`` up to ``max_lr`` over ``pct_start`` of ``epochs``, then down
+    to ``max_lr / div_factor / final_div_factor``. The optimizer's own lr is ignored."""
+
+    def __init__(self, max_lr, epochs, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
+        self.max_lr, self.epochs, self.pct_start = float(max_lr), int(epochs), float(pct_start)
+        self.div_factor, self.final_div_factor = float(div_factor), float(final_div_factor)
+
+    def rate(self, epoch, base):
+        initial = self.max_lr / self.div_factor
+        low = initial / self.final_div_factor
+        up_end = float(self.pct_start * self.epochs) - 1
+        down_end = float(self.epochs - 1)
+
+        def anneal(start, end, pct):
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+        if epoch <= up_end:
+            return anneal(initial, self.max_lr, epoch / up_end)
+        return anneal(self.max_lr, low, (epoch - up_end) / (down_end - up_end))
+
+
+class ReduceLROnPlateau(Callback, _Monitored):
+    """torch's ReduceLROnPlateau (relative threshold): multiply lr by ``factor`` once
+    ``monitor`` has not improved for more than ``patience`` epochs, then wait
+    ``cooldown`` epochs; never below ``min_lr``."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, threshold=1e-4, cooldown=0,
+                 min_lr=0.0, mode="auto"):
+        _Monitored.__init__(self, monitor, mode, 0.0)
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"factor must be in (0, 1), got {factor}")
+        self.factor, self.patience, self.threshold = float(factor), int(patience), float(threshold)
+        self.cooldown, self.min_lr = int(cooldown), float(min_lr)
+
+    def on_train_begin(self):
+        self.best, self.bad, self.cooling = None, 0, 0
+
+    def on_epoch_end(self, epoch, logs):
+        value = self.value(logs)
+        better = self.best is None or (value < self.best * (1 - self.threshold) if self.mode == "min"
+                                       else value > self.best * (1 + self.threshold))
+        if better:
+            self.best, self.bad = value, 0
+        else:
+            self.bad += 1
+        if self.cooling > 0:
+            self.cooling -= 1
+            self.bad = 0
+        if self.bad > self.patience:
+            self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
+            self.cooling, self.bad = self.cooldown, 0
+        return False

@@ -1,0 +1,87 @@
+"""Learning-rate schedules against torch.optim.lr_scheduler, one scheduler step per epoch."""
+import numpy as np
+import pytest
+
+import jitbp
+from conftest import seed_network
+from jitbp.schedules import CosineLR, ExponentialLR, OneCycleLR, ReduceLROnPlateau, StepLR
+
+torch = pytest.importorskip("torch", reason="torch.optim.lr_scheduler is the oracle for the schedules")
+EPOCHS = 12
+
+
+@pytest.fixture(autouse=True)
+def _interpreted(monkeypatch):
+    monkeypatch.setenv("JITBP_CAPTURE", "never")
+
+
+def torch_rates(make, lr=0.1, losses=None):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    sched = make(opt)
+    rates = []
+    for epoch in range(EPOCHS):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step(losses[epoch]) if losses is not None else sched.step()
+    return rates
+
+
+def jitbp_rates(schedule, lr=0.1):
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(16, 2)), rng.normal(size=(16, 1))
+    net = jitbp.Sequential(jitbp.layer("dense", 2, 1, seed=0))
+    return net.learn(X, Y, optimizer=jitbp.SGD(lr), epochs=EPOCHS, callbacks=[schedule]).history["lr"]
+
+
+S = torch.optim.lr_scheduler
+CASES = {
+    "step": (StepLR(3, gamma=0.5), lambda o: S.StepLR(o, 3, gamma=0.5)),
+    "exponential": (ExponentialLR(0.8), lambda o: S.ExponentialLR(o, 0.8)),
+    "cosine": (CosineLR(EPOCHS, eta_min=0.001), lambda o: S.CosineAnnealingLR(o, EPOCHS, eta_min=0.001)),
+    "cosine_warmup": (CosineLR(EPOCHS, warmup=3, warmup_start=0.1), lambda o: S.SequentialLR(
+        o, [S.LinearLR(o, start_factor=0.1, total_iters=3), S.CosineAnnealingLR(o, EPOCHS - 3)], milestones=[3])),
+    "one_cycle": (OneCycleLR(0.5, EPOCHS), lambda o: S.OneCycleLR(o, max_lr=0.5, total_steps=EPOCHS)),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_schedule_matches_torch(name):
+    ours, theirs = CASES[name]
+    np.testing.assert_allclose(jitbp_rates(ours), torch_rates(theirs), rtol=1e-9, atol=1e-12)
+
+
+def test_reduce_on_plateau_matches_torch():
+    losses = [1.0, 0.9, 0.9, 0.9, 0.9, 0.95, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+    ours = ReduceLROnPlateau("loss", factor=0.5, patience=2, cooldown=1)
+    fake = iter(losses)
+    rates = []
+
+    class Feed(jitbp.callbacks.Callback):  # replaces the training loss by the scripted one
+        def on_epoch_end(self, epoch, logs):
+            rates.append(self.optimizer.lr)
+            return ours.on_epoch_end(epoch, {"loss": next(fake)})
+
+    ours.optimizer = None
+    rng = np.random.default_rng(0)
+    net = jitbp.Sequential(jitbp.layer("dense", 2, 1, seed=0))
+    opt = jitbp.SGD(0.1)
+    ours.optimizer = opt
+    ours.on_train_begin()
+    net.learn(rng.normal(size=(8, 2)), rng.normal(size=(8, 1)), optimizer=opt, epochs=EPOCHS, callbacks=[Feed()])
+    expected = torch_rates(lambda o: S.ReduceLROnPlateau(o, factor=0.5, patience=2, cooldown=1), losses=losses)
+    np.testing.assert_allclose(rates, expected)
+
+
+@pytest.mark.parametrize("capture", ["never", "always"])
+def test_the_scheduled_rate_is_the_one_trained_with(monkeypatch, capture):
+    monkeypatch.setenv("JITBP_CAPTURE", capture)
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(32, 2)), rng.random(size=(32, 2))
+    a, b = seed_network(), seed_network()  # the graph other tests capture: its compiled epoch is cached
+    a.learn(X, Y, optimizer=jitbp.SGD(0.1), epochs=4, batch_size=8, shuffle=False, callbacks=[ExponentialLR(0.5)])
+    opt = jitbp.SGD(0.1)
+    for epoch in range(4):
+        opt.lr = 0.1 * 0.5 ** epoch
+        b.learn(X, Y, optimizer=opt, epochs=1, batch_size=8, shuffle=False)
+    for key, value in a.params.items():
+        np.testing.assert_allclose(value, b.params[key], rtol=1e-12)
