@@ -99,10 +99,11 @@ class Optimizer:
         raise NotImplementedError
 
     def state_of(self, param):
-        """(slots array, step) kept for ``param``, or ``None`` before its first step (a
-        captured epoch creates the state before it knows whether any step is taken)."""
+        """(slots array, step) kept for ``param``, or ``None`` if it has none. The step may be 0:
+        a captured epoch creates the state before it knows whether any step is taken, and
+        model files store such a state as it is."""
         entry = self._state.get(id(param))
-        return None if entry is None or entry[0] is not param or entry[2] == 0 else (entry[1], entry[2])
+        return None if entry is None or entry[0] is not param else (entry[1], entry[2])
 
     def set_state(self, param, slots, step):
         """Restore the state of ``param`` (used by model files and divergence recovery)."""

@@ -268,7 +268,7 @@ def test_optimizer_changed_after_construction_is_refused_by_save_not_by_load(tmp
         net.save(tmp_path / "m", optimizer=opt)
     opt.lr = 0.1
     opt.momentum = 0.0  # one momentum slot kept, none rebuilt
-    with pytest.raises(ValueError, match="would not load"):
+    with pytest.raises(ValueError, match="would not load|switched off"):
         net.save(tmp_path / "m", optimizer=opt)
     assert os.listdir(tmp_path) == []
 
