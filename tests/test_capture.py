@@ -10,7 +10,7 @@ from numba import njit
 
 import jitbp
 from jitbp.layers.dense import Dense
-from test_torch_oracle import data, graph
+from graphs import data, graph
 
 CASES = [
     ("mse", lambda: jitbp.SGD(lr=0.05, momentum=0.9), 4),
@@ -31,6 +31,7 @@ def train(monkeypatch, mode, loss, make_optimizer, batch_size, seed=3):
     return net, history
 
 
+@pytest.mark.slow  # the fan-out graph: about a minute of compiling per loss
 @pytest.mark.parametrize("loss, make_optimizer, batch_size", CASES)
 def test_captured_epoch_matches_the_tape(monkeypatch, loss, make_optimizer, batch_size):
     """Same kernels, same order; only rounding may differ (LLVM may contract a
