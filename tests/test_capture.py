@@ -63,6 +63,7 @@ def two_branches(rng, squash=True):
     return jitbp.Network(x, jitbp.layer("dense", 9, 2, seed=1)(jitbp.layer("tanh")(joined) if squash else joined))
 
 
+@pytest.mark.slow  # compiling this epoch took 118 s of a 12-minute run
 @pytest.mark.parametrize("make_optimizer, batch_size", [
     (lambda: jitbp.SGD(lr=0.05), 1),  # the fused single-pass kernel
     (lambda: jitbp.SGD(lr=0.05, momentum=0.9), 1),  # backward, then forward
