@@ -7,7 +7,6 @@ float32 GEMM rate reached at batch 1024, peak memory ratios and cold/warm start 
 import argparse
 import json
 import tempfile
-import time
 
 import numpy as np
 
