@@ -6,10 +6,7 @@ float32 GEMM rate reached at batch 1024, peak memory ratios and cold/warm start 
 """
 import argparse
 import json
-import os
-import platform
 import tempfile
-import time
 
 import numpy as np
 
@@ -47,8 +44,8 @@ def main(argv=None):
     gemm = gemm_rate()
     b1024 = next(r for r in rows if "batch 1024" in r["case"])
     gemm_share = b1024["jitbp"] * common.mlp_flops_per_sample() / gemm
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"numpy {np.__version__}, torch {torch.__version__} (2 threads), jitbp {jitbp.__version__}")
+    print(common.machine_line())
+    print(f"numpy {np.__version__}, torch {torch.__version__} (2 threads), jitbp {jitbp.__version__}")
     print(f"{'case':<64} {'jitbp/s':>10} {'torch/s':>10} {'ratio':>8}")
     for r in rows:
         print(f"{r['case']:<64} {r['jitbp']:>10,.0f} {r['torch']:>10,.0f} {r['ratio']:>7.2f}x")

@@ -7,7 +7,7 @@ PyTorch is installed, the same recipe runs there too (2 threads, the same initia
 weights) and the time ratio is printed. The data set is generated locally by the
 ``mnist1d`` package (4000 train / 1000 test samples of length 40).
 
-    pip install -e ./plugins/jitbp-conv mnist1d
+    pip install -e ".[examples]" -e ./plugins/jitbp-conv
     python examples/mnist1d_models.py [--epochs 150] [--models logistic mlp cnn] [--no-torch]
 """
 import argparse
@@ -52,11 +52,17 @@ def accuracy(scores, labels):
     return float(np.mean(np.argmax(scores, axis=1) == labels))
 
 
-def train_jitbp(net, data, epochs, seed):
+def train_jitbp(net, data, epochs, seed, report_every=10):
+    """Train with Adam, printing the loss every ``report_every`` epochs; ``(accuracy, seconds)``."""
     X, y, X_test, y_test = data
+    optimizer = jitbp.Adam(lr=1e-2)  # keeps its state across the learn calls
     start = time.perf_counter()
-    net.learn(X, y, loss="cross_entropy", optimizer=jitbp.Adam(lr=1e-2), epochs=epochs, batch_size=100,
-              seed=seed)
+    for done in range(0, epochs, report_every):
+        chunk = min(report_every, epochs - done)
+        history = net.learn(X, y, loss="cross_entropy", optimizer=optimizer, epochs=chunk, batch_size=100,
+                            seed=seed + done)
+        print(f"  epoch {done + chunk}/{epochs}: loss {history[-1]:.4f}, {time.perf_counter() - start:.1f} s"
+              + (" (includes compiling)" if done == 0 else ""), flush=True)
     elapsed = time.perf_counter() - start
     return accuracy(net.predict(X_test), y_test), elapsed
 
@@ -122,9 +128,11 @@ def main(argv=None):
     for model in args.models:
         net = build(model, args.seed)
         mirror = torch_mirror(net) if use_torch else None
+        print(f"{model}: training with jitbp", flush=True)
         acc, seconds = train_jitbp(net, data, args.epochs, args.seed)
         line = f"{model:<9} jitbp {acc:6.1%} in {seconds:6.2f} s"
         if mirror is not None:
+            print(f"{model}: training with PyTorch", flush=True)
             t_acc, t_seconds = train_torch(mirror, data, args.epochs, args.seed)
             line += f" | PyTorch {t_acc:6.1%} in {t_seconds:6.2f} s | PyTorch/jitbp time {t_seconds / seconds:.2f}x"
         print(line, flush=True)

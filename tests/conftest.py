@@ -1,7 +1,30 @@
+"""Shared fixtures, and the environment every test runs in.
+
+Set here, before any test imports or compiles anything (subprocesses inherit them):
+
+- ``JITBP_CACHE_DIR``: a temporary directory for the session, so tests never read or
+  write the user's cache of captured epochs (removed at the end of the session);
+- ``JITBP_CAPTURE=never`` unless already set: compiling a captured epoch takes up to a
+  minute per new graph, so tests train on the interpreted tape. tests/test_capture.py
+  proves the captured epoch gives the same results, and the tests that need it set
+  ``JITBP_CAPTURE=always`` themselves.
+"""
+import os
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
 
-import jitbp
+_CACHE = tempfile.mkdtemp(prefix="jitbp-test-cache-")
+os.environ["JITBP_CACHE_DIR"] = _CACHE
+os.environ.setdefault("JITBP_CAPTURE", "never")
+
+import jitbp  # noqa: E402  (after the environment above)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 @pytest.fixture

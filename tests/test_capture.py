@@ -10,7 +10,7 @@ from numba import njit
 
 import jitbp
 from jitbp.layers.dense import Dense
-from test_torch_oracle import data, graph
+from graphs import data, graph
 
 CASES = [
     ("mse", lambda: jitbp.SGD(lr=0.05, momentum=0.9), 4),
@@ -31,6 +31,7 @@ def train(monkeypatch, mode, loss, make_optimizer, batch_size, seed=3):
     return net, history
 
 
+@pytest.mark.slow  # the fan-out graph: about a minute of compiling per loss
 @pytest.mark.parametrize("loss, make_optimizer, batch_size", CASES)
 def test_captured_epoch_matches_the_tape(monkeypatch, loss, make_optimizer, batch_size):
     """Same kernels, same order; only rounding may differ (LLVM may contract a
@@ -62,6 +63,7 @@ def two_branches(rng, squash=True):
     return jitbp.Network(x, jitbp.layer("dense", 9, 2, seed=1)(jitbp.layer("tanh")(joined) if squash else joined))
 
 
+@pytest.mark.slow  # compiling this epoch took 118 s of a 12-minute run
 @pytest.mark.parametrize("make_optimizer, batch_size", [
     (lambda: jitbp.SGD(lr=0.05), 1),  # the fused single-pass kernel
     (lambda: jitbp.SGD(lr=0.05, momentum=0.9), 1),  # backward, then forward

@@ -7,8 +7,8 @@ import pytest
 
 import jitbp
 
-pytest.importorskip("jitbp_conv")
-torch = pytest.importorskip("torch")
+pytest.importorskip("jitbp_conv", reason="needs the conv plugin: pip install -e ./plugins/jitbp-conv")
+torch = pytest.importorskip("torch", reason="the PyTorch oracle needs torch: the [test] extra")
 
 GEOMETRIES = [(2, 3, 3, 2, 1), (1, 4, 5, 2, 2), (3, 2, 1, 1, 0), (2, 2, 4, 3, 3)]
 

@@ -58,7 +58,7 @@ def test_different_seeds_give_different_weights(script):
     assert all(a != b for a, b in zip(first, other))
 
 
-@pytest.mark.parametrize("capture", ["never", "always"])
+@pytest.mark.parametrize("capture", ["never", pytest.param("always", marks=pytest.mark.slow)])
 def test_same_seed_gives_identical_weights_in_another_process(script, monkeypatch, capture):
     path, namespace = script
     monkeypatch.setenv("JITBP_CAPTURE", capture)

@@ -1,7 +1,7 @@
 """Run a jitbp network's graph in PyTorch with copies of its parameters (the oracle)."""
 import numpy as np
 
-torch = __import__("pytest").importorskip("torch")
+torch = __import__("pytest").importorskip("torch", reason="the PyTorch oracle needs torch: the [test] extra")
 F = torch.nn.functional
 
 ACTIVATIONS = {

@@ -13,6 +13,27 @@ MLP_SIZES = (784, 256, 128, 10)
 SEED_W = ([[0.1, -0.2], [0.3, 0.55]], [0.01, -0.02], [[0.37, 0.9], [-0.22, -0.12]], [0.31, 0.27])
 
 
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line():
+    """CPU model, core count and the OpenBLAS tuning variables, which change GEMM speed."""
+    blas = ", ".join(f"{name}={os.environ[name]!r}" if name in os.environ else f"{name} unset"
+                     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))
+    return f"machine: {cpu_model()}, {os.cpu_count()} cores; {blas}"
+
+
 def seed_net():
     """The 2-2-2 sigmoid network of seed article 002."""
     W1, b1, W2, b2 = SEED_W

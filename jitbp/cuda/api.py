@@ -4,6 +4,8 @@ Prefers ``numba_cuda_mlir`` (the successor of ``numba-cuda``), falls back to
 ``numba.cuda`` (the ``numba-cuda`` package), and always uses ``numba.cuda`` under
 the simulator (``NUMBA_ENABLE_CUDASIM=1``), which ``numba_cuda_mlir`` lacks.
 """
+import importlib.util
+
 from numba.core import config
 
 INSTALL_HINT = 'install the CUDA extra (pip install "jitbp[cuda]")'
@@ -20,6 +22,8 @@ def _import_cuda():
             return mlir_cuda
         except ImportError:
             pass
+        if importlib.util.find_spec("numba_cuda") is None:  # numba's own, deprecated numba.cuda is not enough
+            raise CudaUnavailableError(f"device='cuda' needs numba-cuda, which is not installed: {INSTALL_HINT}")
     try:
         from numba import cuda as numba_cuda
     except ImportError as exc:
