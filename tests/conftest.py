@@ -3,7 +3,9 @@
 Set here, before any test imports or compiles anything (subprocesses inherit them):
 
 - ``JITBP_CACHE_DIR``: a temporary directory for the session, so tests never read or
-  write the user's cache of captured epochs (removed at the end of the session);
+  write the user's cache of captured epochs. The process that makes it (pytest itself,
+  or pytest-xdist's controller) removes it at the end; xdist's workers and the tests'
+  subprocesses inherit it through ``JITBP_TEST_CACHE``, so they share what is compiled;
 - ``JITBP_CAPTURE=never`` unless already set: compiling a captured epoch takes up to a
   minute per new graph, so tests train on the interpreted tape. tests/test_capture.py
   proves the captured epoch gives the same results, and the tests that need it set
@@ -16,15 +18,18 @@ import tempfile
 import numpy as np
 import pytest
 
-_CACHE = tempfile.mkdtemp(prefix="jitbp-test-cache-")
-os.environ["JITBP_CACHE_DIR"] = _CACHE
+_OWNS_CACHE = "JITBP_TEST_CACHE" not in os.environ
+if _OWNS_CACHE:
+    os.environ["JITBP_TEST_CACHE"] = tempfile.mkdtemp(prefix="jitbp-test-cache-")
+os.environ["JITBP_CACHE_DIR"] = os.environ["JITBP_TEST_CACHE"]
 os.environ.setdefault("JITBP_CAPTURE", "never")
 
 import jitbp  # noqa: E402  (after the environment above)
 
 
 def pytest_unconfigure(config):
-    shutil.rmtree(_CACHE, ignore_errors=True)
+    if _OWNS_CACHE:
+        shutil.rmtree(os.environ["JITBP_TEST_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture

@@ -24,10 +24,19 @@ def _interpreted(monkeypatch):
     monkeypatch.setenv("JITBP_CAPTURE", "never")  # these tiny fits would spend their time compiling
 
 
-def two_layer(n_features, n_outputs, hidden=16, seed=0):
-    """A build function for the generic estimators (module level: it pickles)."""
-    return jitbp.Sequential(jitbp.layer("dense", n_features, hidden, seed=seed), jitbp.layer("tanh"),
-                            jitbp.layer("dense", hidden, n_outputs, seed=seed + 1))
+class TwoLayer:
+    """A build function for the generic estimators (module level: it pickles; a fixed repr
+    keeps the estimator checks' test ids the same in every pytest-xdist worker)."""
+
+    def __call__(self, n_features, n_outputs, hidden=16, seed=0):
+        return jitbp.Sequential(jitbp.layer("dense", n_features, hidden, seed=seed), jitbp.layer("tanh"),
+                                jitbp.layer("dense", hidden, n_outputs, seed=seed + 1))
+
+    def __repr__(self):
+        return "two_layer"
+
+
+two_layer = TwoLayer()
 
 
 def expected_failed_checks(estimator):
