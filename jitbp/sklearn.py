@@ -249,6 +249,13 @@ _COMMON_DOC = """
 """
 
 
+def _store_params(estimator, arguments):
+    """Set each ``__init__`` argument as the attribute of its name, as scikit-learn expects."""
+    for name, value in arguments.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
 class MLPClassifier(_ClassifierMixin, _NetworkEstimator):
     __doc__ = "A multi-layer perceptron classifier (softmax over one logit per class)." + _COMMON_DOC
 
@@ -257,27 +264,7 @@ class MLPClassifier(_ClassifierMixin, _NetworkEstimator):
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, init="uniform"):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.init = init
+        _store_params(self, locals())
 
     def _build_network(self, n_features, n_outputs, seed):
         return _mlp(n_features, n_outputs, self.hidden_layer_sizes, self.activation, self.init, seed)
@@ -287,9 +274,7 @@ class MLPRegressor(_RegressorMixin, _NetworkEstimator):
     __doc__ = "A multi-layer perceptron regressor (identity output, mean squared error)." + _COMMON_DOC
 
     __init__ = MLPClassifier.__init__
-
-    def _build_network(self, n_features, n_outputs, seed):
-        return _mlp(n_features, n_outputs, self.hidden_layer_sizes, self.activation, self.init, seed)
+    _build_network = MLPClassifier._build_network
 
 
 class _NetworkParams:
@@ -297,26 +282,7 @@ class _NetworkParams:
                  learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None, tol=1e-4,
                  verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10):
-        self.build = build
-        self.build_kwargs = build_kwargs
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
+        _store_params(self, locals())
 
 
 class NetworkClassifier(_ClassifierMixin, _NetworkEstimator):

@@ -12,6 +12,23 @@ from .monitor import Monitor
 from .optim import SGD
 
 
+def learn_arguments(net, X, Y, loss, optimizer, epochs, batch_size, patience, tol, shuffle, seed):
+    """``learn``'s arguments checked and normalised before any kernel runs: the loss and
+    optimizer objects, the numbers, and the inputs and targets as arrays."""
+    loss = get_loss(loss)
+    optimizer = checks.optimizer(SGD(lr=0.01) if optimizer is None else optimizer)
+    epochs = checks.positive_int("epochs", epochs, minimum=0)
+    batch_size = checks.positive_int("batch_size", batch_size, allow_none=True)
+    patience = checks.positive_int("patience", patience)
+    tol = checks.tolerance(tol)
+    shuffle = checks.flag("shuffle", shuffle)
+    seed = checks.seed(seed)
+    inputs = checks.inputs(net, X)
+    checks.writable_parameters(net)
+    target = checks.targets(net, Y, loss, len(inputs[0]))
+    return loss, optimizer, epochs, batch_size, patience, tol, shuffle, seed, inputs, target
+
+
 def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True, seed=None,
           tol=None, patience=5, validation=None, validation_split=None, metrics=None, callbacks=None,
           verbose=None, parallel=None):
@@ -42,17 +59,8 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
                              "evaluate on rank 0 after learn returns")
         return parallel.learn(net, X, Y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                               shuffle=shuffle, seed=seed, tol=tol, patience=patience)
-    loss = get_loss(loss)
-    optimizer = checks.optimizer(SGD(lr=0.01) if optimizer is None else optimizer)
-    epochs = checks.positive_int("epochs", epochs, minimum=0)
-    batch_size = checks.positive_int("batch_size", batch_size, allow_none=True)
-    patience = checks.positive_int("patience", patience)
-    tol = checks.tolerance(tol)
-    shuffle = checks.flag("shuffle", shuffle)
-    seed = checks.seed(seed)
-    inputs = checks.inputs(net, X)
-    checks.writable_parameters(net)
-    target = checks.targets(net, Y, loss, len(inputs[0]))
+    loss, optimizer, epochs, batch_size, patience, tol, shuffle, seed, inputs, target = learn_arguments(
+        net, X, Y, loss, optimizer, epochs, batch_size, patience, tol, shuffle, seed)
     monitor = Monitor(net, loss, optimizer, epochs, validation, validation_split, metrics, callbacks, verbose)
     inputs, target = monitor.train_data(inputs, target)
     n = len(target)

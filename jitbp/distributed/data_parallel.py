@@ -7,8 +7,7 @@ from .. import checks
 from ..capture import CAPTURE_MIN_STEPS, capture_mode
 from ..divergence import Checkpoint
 from ..errors import DivergenceError
-from ..losses import get_loss
-from ..optim import SGD
+from ..training import learn_arguments
 from .agreement import broadcast_start, check_agreement, fingerprint
 from .comm import Communicator
 from .gradients import BUCKET_BYTES, GradientSync
@@ -62,16 +61,8 @@ class DataParallel:
         """:func:`jitbp.training.learn` on every rank at once; the history is the global one."""
         if net.device != "cpu":
             raise ValueError(f"DataParallel trains CPU networks; this one is on {net.device!r}")
-        loss = get_loss(loss)
-        optimizer = checks.optimizer(SGD(lr=0.01) if optimizer is None else optimizer)
-        epochs = checks.positive_int("epochs", epochs, minimum=0)
-        batch_size = checks.positive_int("batch_size", batch_size, allow_none=True)
-        patience = checks.positive_int("patience", patience)
-        tol = checks.tolerance(tol)
-        shuffle = checks.flag("shuffle", shuffle)
-        seed = checks.seed(seed)
-        inputs = checks.inputs(net, X)
-        target = checks.targets(net, Y, loss, len(inputs[0]))
+        loss, optimizer, epochs, batch_size, patience, tol, shuffle, seed, inputs, target = learn_arguments(
+            net, X, Y, loss, optimizer, epochs, batch_size, patience, tol, shuffle, seed)
         n = len(target)
         size = n if batch_size is None else min(batch_size, n)
         settings = {"loss": loss.name, "optimizer": repr(optimizer), "epochs": epochs, "batch_size": size,
