@@ -69,13 +69,13 @@ class BatchBoundary:
             return False
         if self._in_epoch and not self._roll_back():
             error.batches_applied = None
-            error.add_note("jitbp: the exception came from inside a training step and the model is too large for "
+            _add_note(error, "jitbp: the exception came from inside a training step and the model is too large for "
                            "a divergence checkpoint, so layers may be at different steps: reload a saved model")
             return False
         if isinstance(error, DivergenceError) and error.restored_epoch is not None:
             self.applied = error.restored_epoch * self.batches_per_epoch
         error.batches_applied = self.applied
-        error.add_note(f"jitbp: {self.applied} batch(es) of this learn call were applied; every layer and the "
+        _add_note(error, f"jitbp: {self.applied} batch(es) of this learn call were applied; every layer and the "
                        f"optimizer state are at that batch boundary")
         return False
 
@@ -86,3 +86,8 @@ class BatchBoundary:
         self.checkpoint.restore()
         self.applied = self.checkpoint.epoch * self.batches_per_epoch
         return True
+
+
+def _add_note(error, text):
+    """What Python 3.11's ``error.add_note(text)`` does; 3.10 has no add_note (nor prints notes)."""
+    error.__notes__ = [*getattr(error, "__notes__", ()), text]

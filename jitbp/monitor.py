@@ -30,7 +30,7 @@ def check_output_layer(net, loss):
             "the network ends with a softmax layer and loss='cross_entropy' applies softmax to its "
             "input (it takes logits), so softmax is applied twice: gradients shrink and training stalls. "
             "Remove the final softmax layer; use net.predict_proba(X) for probabilities.",
-            DoubleSoftmaxWarning, stacklevel=4)
+            DoubleSoftmaxWarning, stacklevel=5)
 
 
 def _split_fraction(value):
@@ -84,7 +84,6 @@ class Monitor:
         for cb in self.callbacks:
             cb.net, cb.optimizer, cb.history = self.net, self.optimizer, self.history
             cb.on_train_begin()
-        self._inputs = self._target = None
         self.clock = time.perf_counter()
 
     def _values(self, inputs, target, prefix, logs):

@@ -35,7 +35,12 @@ class Hyper:
         self.name = name
 
     def __get__(self, optimizer, owner=None):
-        return self if optimizer is None else optimizer.__dict__[self.name]
+        if optimizer is None:
+            return self
+        try:
+            return optimizer.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
 
     def __set__(self, optimizer, value):
         optimizer.__dict__[self.name] = _check_number(self.name, value, **self.bounds)

@@ -4,7 +4,9 @@ Each sets ``optimizer.lr`` before every epoch (the optimizer re-reads it at the 
 step, in interpreted and captured epochs alike), and ``History.history["lr"]`` records
 the rate each epoch trained with. The formulas are torch.optim.lr_scheduler's with one
 scheduler step per epoch; ``epoch`` below is 0-based within the learn() call and
-``base`` is the optimizer's ``lr`` when training starts.
+``base`` is the optimizer's ``lr`` when the schedule first starts (kept, as torch keeps
+``initial_lr``, so a second learn() call restarts the schedule from it rather than from
+the rate the first call ended at).
 """
 import math
 
@@ -17,8 +19,11 @@ class Schedule(Callback):
     def rate(self, epoch, base):
         raise NotImplementedError
 
+    base = None
+
     def on_train_begin(self):
-        self.base = self.optimizer.lr
+        if self.base is None:
+            self.base = self.optimizer.lr
         self.optimizer.lr = self.rate(0, self.base)
 
     def on_epoch_end(self, epoch, logs):
@@ -72,6 +77,9 @@ class OneCycleLR(Schedule):
     def __init__(self, max_lr, epochs, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
         self.max_lr, self.epochs, self.pct_start = float(max_lr), int(epochs), float(pct_start)
         self.div_factor, self.final_div_factor = float(div_factor), float(final_div_factor)
+        if not 1 < self.pct_start * self.epochs < self.epochs:
+            raise ValueError(f"OneCycleLR needs pct_start * epochs in (1, epochs) so that both phases have "
+                             f"at least one epoch, got {pct_start} * {epochs}")
 
     def rate(self, epoch, base):
         initial = self.max_lr / self.div_factor

@@ -54,8 +54,9 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     progress output per ``verbose`` (:mod:`jitbp.progress`).
     """
     if parallel is not None:
-        if (validation, validation_split, metrics, callbacks) != (None,) * 4:
-            raise ValueError("parallel= does not take validation, validation_split, metrics or callbacks yet; "
+        if (validation, validation_split, metrics, callbacks, verbose) != (None,) * 5:
+            raise ValueError("parallel= does not take validation, validation_split, metrics, callbacks or "
+                             "verbose yet; "
                              "evaluate on rank 0 after learn returns")
         return parallel.learn(net, X, Y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                               shuffle=shuffle, seed=seed, tol=tol, patience=patience)
@@ -94,4 +95,4 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
                     if stale >= patience:
                         break
         checkpoint.verify(len(history), history, final=True)
-    return monitor.finish()
+        return monitor.finish()  # inside: a Ctrl-C in the last batch is raised after the callbacks end

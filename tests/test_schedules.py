@@ -85,3 +85,17 @@ def test_the_scheduled_rate_is_the_one_trained_with(monkeypatch, capture):
         b.learn(X, Y, optimizer=opt, epochs=1, batch_size=8, shuffle=False)
     for key, value in a.params.items():
         np.testing.assert_allclose(value, b.params[key], rtol=1e-12)
+
+
+def test_a_second_learn_restarts_the_schedule_from_the_first_base_rate():
+    """The first call ends at CosineLR's eta_min (0); the second must not take that as its base."""
+    net, opt, schedule = seed_network(), jitbp.SGD(lr=0.1), CosineLR(epochs=4)
+    X, Y = np.array([[0.5, -0.5]]), np.array([[0.9, 0.1]])
+    first = net.learn(X, Y, "half_sse", opt, epochs=4, callbacks=[schedule])
+    second = net.learn(X, Y, "half_sse", opt, epochs=4, callbacks=[schedule])
+    assert first.history["lr"] == second.history["lr"] and first.history["lr"][0] == 0.1
+
+
+def test_one_cycle_needs_an_epoch_in_each_phase():
+    with pytest.raises(ValueError, match="pct_start"):
+        OneCycleLR(max_lr=0.1, epochs=10, pct_start=0.1)

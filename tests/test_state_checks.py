@@ -111,3 +111,18 @@ def test_momentum_switched_on_after_construction_is_refused(monkeypatch):
     with pytest.raises(ValueError, match="momentum was switched on after this SGD was created"):
         net.learn(X, Y, optimizer=opt)
 
+
+
+def test_an_unset_hyper_parameter_is_an_attribute_error():
+    """hasattr/getattr with a default work on an optimizer whose __init__ did not run."""
+    bare = jitbp.SGD.__new__(jitbp.SGD)
+    assert not hasattr(bare, "lr") and getattr(bare, "lr", None) is None
+
+
+def test_notes_are_added_as_python_3_11_adds_them():
+    from jitbp.interrupts import _add_note
+
+    error = ValueError("x")
+    error.add_note("first")
+    _add_note(error, "second")
+    assert error.__notes__ == ["first", "second"]

@@ -7,6 +7,7 @@ from .. import checks
 from ..capture import CAPTURE_MIN_STEPS, capture_mode
 from ..divergence import Checkpoint
 from ..errors import DivergenceError
+from ..history import History
 from ..training import learn_arguments
 from .agreement import broadcast_start, check_agreement, fingerprint
 from .comm import Communicator
@@ -93,7 +94,8 @@ class DataParallel:
                     if stale >= patience:
                         break
         checkpoint.verify(len(history), history, final=True)
-        return history
+        net.trained_loss = loss.name  # what predict_proba reads, as after a one-process learn
+        return History(history)
 
     def _runner(self, net, optimizer, loss, steps):
         if self.sync == "gradients":
