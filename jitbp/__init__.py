@@ -1,6 +1,7 @@
 """jitbp: neural networks trained by back-propagation on Numba kernels, layers as plugins."""
 __version__ = "0.1.0"
 
+from .context import Context
 from .errors import (DivergenceError, ModelFileError, PluginError, ShapeError, TrainingInterrupted,
                      UnknownNameError)
 from .gradcheck import gradcheck, numerical_gradients
@@ -13,7 +14,7 @@ from .plugins import available_layers, layer
 from .serialization import load
 
 __all__ = [
-    "Adagrad", "Adam", "DivergenceError", "Input", "LOSSES", "Layer", "ModelFileError", "Network",
+    "Adagrad", "Adam", "Context", "DivergenceError", "Input", "LOSSES", "Layer", "ModelFileError", "Network",
     "Optimizer", "PluginError", "RMSprop", "SGD", "Sequential", "ShapeError", "TrainingInterrupted",
     "UnknownNameError",
     "available_layers", "gradcheck", "layer", "load", "numerical_gradients",

@@ -6,6 +6,14 @@ from .errors import ShapeError
 
 KERNEL_ATTRIBUTES = ("forward_kernel", "backward_kernel", "backward_forward_kernel")
 
+#: Kernel tiers (``Layer.tier``); docs/plugins.md gives each one's signatures.
+#: FUSED: the backward applies the optimizer itself through ``jitbp.kernels.updated``.
+#: GRADIENT: the backward writes each parameter's gradient into ``grads``; the engine
+#: applies the optimizer right after that layer's backward.
+#: FREE: no parameters; short signatures.
+FUSED, GRADIENT, FREE = "fused", "gradient", "free"
+TIERS = (FUSED, GRADIENT, FREE)
+
 
 class Layer:
     """A differentiable function with optional parameters and two Numba kernels.
@@ -49,6 +57,16 @@ class Layer:
     #: kernels' signatures, taking device arrays. It is resolved only when a network
     #: runs on ``device="cuda"``.
     cuda_kernels = None
+    #: Contract 2: ``FUSED`` (the default, today's signatures), ``GRADIENT`` or ``FREE``.
+    tier = FUSED
+    #: Contract 2 for the fused tier: the kernels' last argument is a
+    #: :class:`jitbp.context.Context` instead of the workspace tuple. Always true in the
+    #: other tiers. A layer that sets nothing follows contract 1 unchanged.
+    uses_context = False
+    #: Indices of the workspaces whose contents a forward leaves for the backward of the
+    #: same call; the others are undefined at the start of every kernel (the kit fills
+    #: them with NaN). ``None``: all of them persist (contract 1's behaviour).
+    kept_workspaces = None
 
     def __init_subclass__(cls, **kwargs):
         # Numba dispatchers are descriptors: as plain class attributes they would be
@@ -64,6 +82,9 @@ class Layer:
             raise ValueError(f"layer name must be a non-empty string without '.', got {name!r}")
         self.name = name
         self.params = {}
+        #: Non-trainable arrays (running statistics, counters) in the network's dtype:
+        #: kernels see them as ``ctx.state``; model files save them; no optimizer moves them.
+        self.state = {}
 
     def output_shape(self, input_shapes):
         """Per-sample output shape for the given per-sample input shapes."""
@@ -77,6 +98,10 @@ class Layer:
         """Shapes of scratch arrays (network dtype) both kernels receive as ``ws``."""
         return ()
 
+    def settings(self):
+        """``{name: number}`` of the floats and ints the kernels read as ``ctx.settings``, in order."""
+        return {}
+
     def config(self):
         """Constructor keyword arguments that rebuild this layer (JSON types only)."""
         return {}
@@ -89,6 +114,11 @@ class Layer:
         damaged config never allocates more than the file holds. Override it in layers
         with parameters sized by their config.
         """
+        return None
+
+    @classmethod
+    def state_shapes(cls, **config):
+        """``{name: shape}`` of the state buffers ``cls(**config)`` would have, or ``None``."""
         return None
 
     def __call__(self, *inputs):
