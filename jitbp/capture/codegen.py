@@ -5,6 +5,7 @@ shared-layer updates resolved ahead of time; :mod:`.templates` supplies the rest
 """
 import importlib
 
+from .. import tiers
 from ..unwind import backward_plan
 from .cache import source_fingerprint
 from .templates import EPOCH, HEADER
@@ -29,6 +30,8 @@ class Source:
 
     def __init__(self, net, loss):
         self.net = net
+        if any(tiers.form(node.layer) != tiers.CONTRACT1 for node in net.calls):
+            raise LookupError("contract-2 layers run on the interpreted engine")
         self.imports = {}
         self.lines = []
         self.fwd = [self._alias(node.layer.forward_kernel, f"fwd{k}") for k, node in enumerate(net.calls)]
