@@ -164,8 +164,7 @@ class Engine:
         """
         if capture:
             captured = self.captured(loss)
-            result = captured and captured.run(self, inputs, target, order, size, updates.optimizer,
-                                               updates.shared_grads())
+            result = captured and captured.run(self, inputs, target, order, size, updates)
             if result is not None:
                 updates.steps_done += -(-len(target) // size) if result[1] is None else result[1]
                 return result
@@ -190,6 +189,10 @@ class Engine:
             updates.steps_done += 1
             total += value * (stop - start) / n if loss.mean else value
         return total, None, None
+
+    def gradient_scratch(self, layer):
+        """The arrays a gradient-tier ``layer``'s backward writes its gradients into; ``()`` otherwise."""
+        return self._scratch_grads.get(id(layer), ())
 
     def captured(self, loss):
         """The compiled epoch for ``loss`` on this graph, built once; ``None`` if a kernel
@@ -257,7 +260,7 @@ class Engine:
                         for slot, (inp, target) in enumerate(zip(node.inputs, step.delta_of)))
             rule, hyper, states = updates.before(node)
             params = tuple(layer.params.values())
-            grads = self._scratch_grads.get(id(layer), ())
+            grads = self.gradient_scratch(layer)
             tiers.backward(self.forms[i], layer.backward_kernel, xs=xs, y=y, dy=bufs.deltas[i], dxs=dxs,
                            need_dx=step.need_dx, params=params, rule=rule, hyper=hyper, states=states,
                            grads=grads, ws=bufs.workspaces[i], ctx=ctx)

@@ -53,6 +53,8 @@ class Network:
                 for key, value in arrays.items():
                     if value.dtype != self.dtype or not value.flags.c_contiguous:
                         arrays[key] = np.ascontiguousarray(value, dtype=self.dtype)
+        #: Shapes of :attr:`states` at build, which ``learn`` and ``predict`` check are kept.
+        self.state_shapes = {key: value.shape for key, value in self.states.items()}
         #: ``{id(layer): float64 array}`` of each layer's settings, as kernels read them.
         self.layer_settings = {id(layer): tiers.pack_settings(layer, self.layer_names[id(layer)])
                                for layer in self.layers}
@@ -95,6 +97,12 @@ class Network:
         """``{"<layer name>.<param>": array}`` in call order; the arrays are the layers' own."""
         return {f"{self.layer_names[id(layer)]}.{key}": value
                 for layer in self.layers for key, value in layer.params.items()}
+
+    @property
+    def states(self):
+        """``{"<layer name>.<state>": array}`` of the layers' state buffers, like :attr:`params`."""
+        return {f"{self.layer_names[id(layer)]}.{key}": value
+                for layer in self.layers for key, value in layer.state.items()}
 
     def predict(self, X):
         """Network output for samples ``X`` (a new array)."""
