@@ -7,10 +7,12 @@ the engine which rule each call applies: the optimizer's (training), or
 import math
 
 import numpy as np
+from numba.core.errors import NumbaError
 
 from . import kernels
 from .buffercache import BufferCache
 from .capture import CapturedEpoch
+from .culprit import compile_error
 from .unwind import backward_plan
 
 
@@ -165,7 +167,10 @@ class Engine:
         for i, node in enumerate(net.calls):
             xs = tuple(values[id(inp)] for inp in node.inputs)
             y = bufs.values[i]
-            node.layer.forward_kernel(xs, tuple(node.layer.params.values()), y, bufs.workspaces[i])
+            try:
+                node.layer.forward_kernel(xs, tuple(node.layer.params.values()), y, bufs.workspaces[i])
+            except NumbaError as error:  # first call: the kernel does not compile for these arguments
+                raise compile_error(node.layer, "forward_kernel", error) from error
             values[id(node)] = y
             if tape is not None:
                 tape.append((i, xs, y))
@@ -191,9 +196,12 @@ class Engine:
             dxs = tuple(bufs.scratch(i, slot, inp.shape, net.dtype) if target is None else bufs.deltas[target]
                         for slot, (inp, target) in enumerate(zip(node.inputs, step.delta_of)))
             rule, hyper, states = updates.before(node)
-            node.layer.backward_kernel(xs, y, bufs.deltas[i], dxs, step.need_dx,
-                                       tuple(node.layer.params.values()), rule, hyper, states,
-                                       bufs.workspaces[i])
+            try:
+                node.layer.backward_kernel(xs, y, bufs.deltas[i], dxs, step.need_dx,
+                                           tuple(node.layer.params.values()), rule, hyper, states,
+                                           bufs.workspaces[i])
+            except NumbaError as error:
+                raise compile_error(node.layer, "backward_kernel", error) from error
             for slot, target in step.fan_in:
                 bufs.deltas[target] += dxs[slot]
             updates.after(node)

@@ -1,6 +1,8 @@
 """The runtime of a captured epoch: packs the engine's buffers into the compiled function's arguments."""
 import numpy as np
+from numba.core.errors import NumbaError
 
+from ..culprit import captured_compile_error
 from .cache import compiled
 from .codegen import Source
 
@@ -71,7 +73,10 @@ class CapturedEpoch:
                 tuple(optimizer.states(params) for params in layer_params),
                 tuple(tuple(g.reshape(1, -1) for g in grads) for grads in shared_grads),
                 optimizer.rule, optimizer.base_hyper(), steps.pop())
-        module = compiled(self.text, "epoch", args)
+        try:
+            module = compiled(self.text, "epoch", args)
+        except NumbaError as error:  # name the layer whose kernel failed, not the generated module
+            raise (captured_compile_error(net, self.text, error) or error) from error
         if module is None:
             return None
         self.module = module
