@@ -126,8 +126,10 @@ def _clean(error):
 
 
 def _typing_site(message, filename):
-    """``(line, callee)``: the innermost line of ``filename`` Numba was typing, and the function
-    it was resolving there (``None`` if the failure is on that line itself)."""
+    """``(line, callee)``: the innermost line of ``filename`` Numba was typing, and the last
+    function it resolved before (``None`` if the failure is on that line itself). Other files'
+    call lines do not reset it: Numba replays a cached typing failure with the call site
+    that first met it (another layer's file) added."""
     callee = None
     for line in message.splitlines():
         found = _CALLEE.search(line)
@@ -135,10 +137,8 @@ def _typing_site(message, filename):
             callee = found.group(1)
             continue
         found = _TYPING_AT.search(line)
-        if found:
-            if os.path.realpath(found.group(1)) == os.path.realpath(filename):
-                return int(found.group(2)), callee
-            callee = None
+        if found and os.path.realpath(found.group(1)) == os.path.realpath(filename):
+            return int(found.group(2)), callee
     return None
 
 
