@@ -74,8 +74,10 @@ def _tail(stderr):
 def _child(given, result):
     """The child's side: load the call, run it, pickle what it returned or raised."""
     import faulthandler
+    import resource
 
     faulthandler.enable()  # a segfault prints the Python stack on stderr, which the parent quotes
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file behind
     with open(given, "rb") as handle:
         function, args = pickle.load(handle)
     try:
