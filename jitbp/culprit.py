@@ -13,7 +13,12 @@ import re
 
 import numpy as np
 
+from numba.core.errors import NumbaError, UnsupportedBytecodeError
+
 from .errors import PluginError
+
+#: What Numba raises when a function does not compile (an unsupported opcode is no NumbaError).
+COMPILE_ERRORS = (NumbaError, UnsupportedBytecodeError)
 
 #: Lines of Numba's message kept in the PluginError (the cause keeps all of them).
 MAX_NUMBA_LINES = 30
@@ -24,6 +29,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _TYPING_AT = re.compile(r"During: typing of .*? at (.+) \((\d+)\)")
 _CALLEE = re.compile(r"During: resolving callee type: .*?<function (\w+)")
+_RAISED_FROM = re.compile(r"(?:Raised from|at) (\S+) \((\d+)\)")
+_FILE_LINE = re.compile(r'File "(.+?)", line (\d+):')
 _GENERATED_CALL = re.compile(r"\b(bwdfwd|fwd|bwd)(\d+)\(")
 
 
@@ -84,12 +91,18 @@ def captured_compile_error(net, text, error):
         call = _GENERATED_CALL.search(lines[int(line) - 1])
         if call and int(call.group(2)) < len(net.calls):
             return compile_error(net.calls[int(call.group(2))].layer, _ALIASES[call.group(1)], error)
+    kernels = [(node.layer, attr, getattr(getattr(node.layer, attr, None), "py_func", None))
+               for node in net.calls for attr in _ALIASES.values()]
+    kernels = [(layer, attr, func) for layer, attr, func in kernels if func is not None]
     for callee in _CALLEE.findall(message):  # inlined kernels leave no call line
-        for node in net.calls:
-            for attr in _ALIASES.values():
-                kernel = getattr(node.layer, attr, None)
-                if getattr(getattr(kernel, "py_func", None), "__name__", None) == callee:
-                    return compile_error(node.layer, attr, error)
+        for layer, attr, func in kernels:
+            if func.__name__ == callee:
+                return compile_error(layer, attr, error)
+    for layer, attr, func in kernels:  # failures before typing (bytecode) name only a source line
+        where = _typing_site(message, func.__code__.co_filename)
+        if where and func.__code__.co_firstlineno <= where[0] <= max(
+                line for _, _, line in func.__code__.co_lines() if line is not None):
+            return compile_error(layer, attr, error)
     return None
 
 
@@ -137,9 +150,18 @@ def _typing_site(message, filename):
             callee = found.group(1)
             continue
         found = _TYPING_AT.search(line)
-        if found and os.path.realpath(found.group(1)) == os.path.realpath(filename):
+        if found and _same_file(found.group(1), filename):
             return int(found.group(2)), callee
+    for pattern in (_RAISED_FROM, _FILE_LINE):  # other stages than typing: the first mention
+        for path, line in pattern.findall(message):
+            if _same_file(path, filename):
+                return int(line), None
     return None
+
+
+def _same_file(path, filename):
+    """Numba writes paths absolute, or relative to the working directory."""
+    return os.path.realpath(path) == os.path.realpath(filename)
 
 
 def _complaint(message):

@@ -7,12 +7,11 @@ the engine which rule each call applies: the optimizer's (training), or
 import math
 
 import numpy as np
-from numba.core.errors import NumbaError
 
 from . import kernels
 from .buffercache import BufferCache
 from .capture import CapturedEpoch
-from .culprit import compile_error
+from .culprit import COMPILE_ERRORS, compile_error
 from .unwind import backward_plan
 
 
@@ -169,7 +168,7 @@ class Engine:
             y = bufs.values[i]
             try:
                 node.layer.forward_kernel(xs, tuple(node.layer.params.values()), y, bufs.workspaces[i])
-            except NumbaError as error:  # first call: the kernel does not compile for these arguments
+            except COMPILE_ERRORS as error:  # first call: the kernel does not compile for these arguments
                 raise compile_error(node.layer, "forward_kernel", error) from error
             values[id(node)] = y
             if tape is not None:
@@ -200,7 +199,7 @@ class Engine:
                 node.layer.backward_kernel(xs, y, bufs.deltas[i], dxs, step.need_dx,
                                            tuple(node.layer.params.values()), rule, hyper, states,
                                            bufs.workspaces[i])
-            except NumbaError as error:
+            except COMPILE_ERRORS as error:
                 raise compile_error(node.layer, "backward_kernel", error) from error
             for slot, target in step.fan_in:
                 bufs.deltas[target] += dxs[slot]

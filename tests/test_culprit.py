@@ -1,6 +1,7 @@
 """Errors that name the culprit: kernel compile failures and bad shapes name the layer and its plugin."""
 import re
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from numba.core.errors import TypingError
 
 import jitbp
 from jitbp import culprit, plugins
+from jitbp.capture.cache import CacheWarning
 from jitbp.errors import PluginError
 from jitbp.layers.activations import relu_backward, relu_forward
 
@@ -22,6 +24,11 @@ def good_forward(xs, params, y, ws):
 @njit(cache=True)
 def typo_forward(xs, params, y, ws):
     y[:] = xs[0] + "not a number"
+
+@njit(cache=True)
+def import_forward(xs, params, y, ws):
+    import os
+    y[:] = xs[0]
 
 @njit(cache=True)
 def scale_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
@@ -39,11 +46,15 @@ PLUGIN = '''
 import numpy as np
 import jitbp
 from jitbp.hookspecs import hookimpl
-from {module} import good_forward, typo_forward, scale_backward
+from {module} import good_forward, import_forward, typo_forward, scale_backward
 
 class Typo(jitbp.Layer):
     kind = "typo"
     forward_kernel, backward_kernel = typo_forward, scale_backward
+
+class Imports(Typo):
+    kind = "imports"
+    forward_kernel = import_forward
 
 class WrongStates(jitbp.Layer):
     kind = "wrong_states"
@@ -59,6 +70,7 @@ class WrongStates(jitbp.Layer):
 @hookimpl
 def register_layers(register):
     register(Typo)
+    register(Imports)
     register(WrongStates)
 '''
 
@@ -130,6 +142,22 @@ def test_states_for_states0_names_the_layer_not_jitbps_kernels(bad_plugin, monke
     assert "inside updated" in header, str(caught.value.__cause__)
     assert "Unknown attribute 'dtype' of type UniTuple" in header
     assert "kernels.py" not in header and "jitbp_captured_" not in header
+
+
+@pytest.mark.parametrize("capture", ["never", "always"])
+def test_unsupported_bytecode_names_the_layer_and_leaves_the_cache_alone(bad_plugin, monkeypatch, capture):
+    """Numba's UnsupportedBytecodeError is no NumbaError: it too is the layer's, and not a broken cache."""
+    monkeypatch.setenv("JITBP_CAPTURE", capture)
+    monkeypatch.setenv("JITBP_QUIET", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)
+        with pytest.raises(PluginError) as caught:
+            _learn("imports", steps=3)
+    header = _header(caught.value)
+    assert header.startswith("layer 'imports' (plugin 'badkernels', distribution badkernels 0.4.2): its "
+                             f"forward_kernel {bad_plugin}.import_forward does not compile "
+                             "(Numba UnsupportedBytecodeError)")
+    assert f"line {_line('import os')}: import os" in header and "IMPORT_NAME" in header
 
 
 # --- shapes a layer returns ----------------------------------------------------------------------

@@ -1,8 +1,7 @@
 """The runtime of a captured epoch: packs the engine's buffers into the compiled function's arguments."""
 import numpy as np
-from numba.core.errors import NumbaError
 
-from ..culprit import captured_compile_error
+from ..culprit import COMPILE_ERRORS, captured_compile_error
 from .cache import compiled
 from .codegen import Source
 
@@ -75,7 +74,7 @@ class CapturedEpoch:
                 optimizer.rule, optimizer.base_hyper(), steps.pop())
         try:
             module = compiled(self.text, "epoch", args)
-        except NumbaError as error:  # name the layer whose kernel failed, not the generated module
+        except COMPILE_ERRORS as error:  # name the layer whose kernel failed, not the generated module
             raise (captured_compile_error(net, self.text, error) or error) from error
         if module is None:
             return None
