@@ -12,7 +12,6 @@ import os
 import re
 
 import numpy as np
-
 from numba.core.errors import NumbaError, UnsupportedBytecodeError
 
 from .errors import PluginError
