@@ -29,6 +29,28 @@ def learn_arguments(net, X, Y, loss, optimizer, epochs, batch_size, patience, to
     return loss, optimizer, epochs, batch_size, patience, tol, shuffle, seed, inputs, target
 
 
+class Plateau:
+    """``learn``'s ``tol``/``patience`` rule, shared with :mod:`jitbp.distributed`: stop once
+    the epoch loss has not improved by more than ``tol`` for ``patience`` epochs."""
+
+    def __init__(self, tol, patience):
+        self.tol, self.patience = tol, patience
+        self.best, self.stale = math.inf, 0
+
+    def stop(self, total):
+        """The reason to stop after an epoch of loss ``total``, or ``None`` to go on."""
+        if self.tol is None:
+            return None
+        if self.best - total > self.tol:
+            self.best, self.stale = total, 0
+            return None
+        self.stale += 1
+        if self.stale < self.patience:
+            return None
+        return (f"tol: the training loss did not improve by more than {self.tol:g} for {self.patience} "
+                f"epoch(s); best {self.best:.6g}")
+
+
 def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True, seed=None,
           tol=None, patience=5, validation=None, validation_split=None, metrics=None, callbacks=None,
           verbose=None, parallel=None):
@@ -73,7 +95,7 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     mode = capture_mode()
     capture = mode == "always" or (mode == "auto" and epochs * -(-n // size) >= CAPTURE_MIN_STEPS)
     checkpoint = Checkpoint(net, optimizer, n)
-    history, best, stale = monitor.history, math.inf, 0
+    history, plateau = monitor.history, Plateau(tol, patience)
     monitor.start()
     with BatchBoundary(checkpoint, -(-n // size), history) as boundary:
         for epoch in range(epochs):
@@ -87,12 +109,8 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
                 checkpoint.verify(epoch + 1, history + [total])
             if monitor.epoch_end(epoch, total, inputs, target):
                 break
-            if tol is not None:
-                if best - total > tol:
-                    best, stale = total, 0
-                else:
-                    stale += 1
-                    if stale >= patience:
-                        break
+            history.stopped = history.stopped or plateau.stop(total)
+            if history.stopped:
+                break
         checkpoint.verify(len(history), history, final=True)
         return monitor.finish()  # inside: a Ctrl-C in the last batch is raised after the callbacks end
