@@ -1,4 +1,5 @@
 """The training loop: epochs of online, mini-batch or full-batch steps."""
+import functools
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ from .interrupts import BatchBoundary
 from .losses import get_loss
 from .monitor import Monitor
 from .optim import SGD
+from .schedules import per_step_schedule
 
 
 def learn_arguments(net, X, Y, loss, optimizer, epochs, batch_size, patience, tol, shuffle, seed):
@@ -96,11 +98,20 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     capture = mode == "always" or (mode == "auto" and epochs * -(-n // size) >= CAPTURE_MIN_STEPS)
     checkpoint = Checkpoint(net, optimizer, n)
     history, plateau = monitor.history, Plateau(tol, patience)
+    batches = -(-n // size)
+    schedule = per_step_schedule(monitor.callbacks)
+    if schedule is not None and net.device != "cpu":
+        raise ValueError(f"per-step schedules run on CPU networks; this one is on {net.device!r} "
+                         f"(use per='epoch')")
     monitor.start()
-    with BatchBoundary(checkpoint, -(-n // size), history) as boundary:
+    if schedule is not None:
+        schedule.start_steps(epochs * batches)
+    with BatchBoundary(checkpoint, batches, history) as boundary:
         for epoch in range(epochs):
             order = rng.permutation(n) if shuffled else None
-            total, failed_batch, value = boundary.epoch(engine.train_epoch, inputs, target, order, size, loss,
+            train_epoch = engine.train_epoch if schedule is None else functools.partial(
+                engine.train_epoch, lrs=schedule.rates(epoch * batches, batches))
+            total, failed_batch, value = boundary.epoch(train_epoch, inputs, target, order, size, loss,
                                                         updates, capture)
             if failed_batch is not None:
                 loss.check(value)
