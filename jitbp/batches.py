@@ -66,8 +66,8 @@ class Stream:
         for k, (xs, t) in enumerate(self.epoch(epoch)):
             if interrupt is not None and interrupt.pending:
                 return self._total(loss, totals, sizes), k, None
-            lrs = None if schedule is None else schedule.rates(first_step + k, 1)
-            value, failed, bad = engine.train_epoch(xs, t, None, len(t), loss, updates, capture, lrs=lrs)
+            rates = {} if schedule is None else {"lrs": schedule.rates(first_step + k, 1)}  # CPU engine only
+            value, failed, bad = engine.train_epoch(xs, t, None, len(t), loss, updates, capture, **rates)
             if failed is not None:
                 return self._total(loss, totals, sizes), k, bad
             totals.append(value)

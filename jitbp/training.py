@@ -162,9 +162,9 @@ class ArrayEpochs:
 
     def __call__(self, epoch, interrupt):
         order = self.rng.permutation(self.samples) if self.rng is not None else None
-        lrs = None if self.schedule is None else self.schedule.rates(epoch * self.batches, self.batches)
+        rates = {} if self.schedule is None else {"lrs": self.schedule.rates(epoch * self.batches, self.batches)}
         return self.engine.train_epoch(self.inputs, self.target, order, self.size, self.loss, self.updates,
-                                       self.capture, interrupt, lrs=lrs)
+                                       self.capture, interrupt, **rates)  # lrs: the CPU engine's only
 
 
 class StreamEpochs:
