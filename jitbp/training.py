@@ -119,12 +119,12 @@ def learn(net, X, Y=None, loss="mse", optimizer=None, epochs=1, batch_size=None,
         run = StreamEpochs(engine, data, loss, updates, epochs, schedule)
     checkpoint = Checkpoint(net, optimizer, run.samples)
     history, plateau = monitor.history, Plateau(tol, patience)
-    monitor.start()
     if schedule is not None:
         if run.batches is None and getattr(schedule, "fill", False):
             raise ValueError("with a source of batches, learn does not know the number of steps ahead: give "
                              "the per-step schedule its length in steps instead of None")
         schedule.start_steps(epochs * (run.batches or 0))
+    monitor.start()
     with BatchBoundary(checkpoint, run.batches or 0, history) as boundary:
         for epoch in range(epochs):
             total, failed_batch, value = boundary.epoch(run, epoch)

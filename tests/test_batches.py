@@ -165,3 +165,20 @@ def test_validation_and_metrics_with_a_source_of_batches():
     history = network().learn(lambda: iter([(X[:100], Y[:100]), (X[100:], Y[100:])]), epochs=2,
                               validation=(X[:50], Y[:50]), metrics=["mae"])
     assert set(history.history) >= {"val_loss", "val_mae"} and "mae" not in history.history
+
+
+def test_a_per_step_schedule_with_a_source_of_batches(monkeypatch):
+    """A source's length is unknown ahead, so the schedule gives its own; the rates match
+    the same batches trained from arrays in memory."""
+    from jitbp.schedules import CosineLR
+
+    monkeypatch.setenv("JITBP_CAPTURE", "never")
+    X, Y = data()
+    batches = [(X[i:i + 40], Y[i:i + 40]) for i in range(0, len(X), 40)]
+    with pytest.raises(ValueError, match="its length in steps"):
+        network().learn(batches, epochs=2, callbacks=[CosineLR(None, per="step")])
+    a, b = network(), network()
+    expected = a.learn(X, Y, optimizer=jitbp.SGD(0.1), epochs=2, batch_size=40, shuffle=False,
+                       callbacks=[CosineLR(10, warmup=2, per="step")])
+    got = b.learn(batches, optimizer=jitbp.SGD(0.1), epochs=2, callbacks=[CosineLR(10, warmup=2, per="step")])
+    assert got.history["lr"] == expected.history["lr"] and same_params(a, b)
