@@ -36,12 +36,20 @@ class Schedule(Callback):
 
     base = None
     per = "epoch"
+    #: Whether the length (``epochs``) was left ``None``, for learn() to fill per call.
+    fill = False
 
     def rate(self, epoch, base):
         raise NotImplementedError
 
+    def _check(self):
+        """Refuse a length the formula cannot run (once it is known)."""
+
     def start_steps(self, total):
-        """Before a per-step learn() of ``total`` steps: lengths left ``None`` become ``total``."""
+        """Before a per-step learn() of ``total`` steps: a length left ``None`` becomes ``total``."""
+        if self.fill:
+            self.epochs = total
+            self._check()
 
     def rates(self, first, count):
         """The rates of steps ``first ... first + count - 1`` (per-step schedules)."""
@@ -61,7 +69,9 @@ class Schedule(Callback):
 
 def _length(epochs, per):
     """A schedule's length; ``None`` (per-step only) is filled by learn()."""
-    if epochs is None and per == "step":
+    if epochs is None:
+        if per != "step":
+            raise ValueError("epochs=None (every step of the learn call) needs per='step'")
         return None
     return int(epochs)
 
@@ -101,10 +111,6 @@ class CosineLR(Schedule):
         if self.epochs is not None and not 0 <= self.warmup < self.epochs:
             raise ValueError(f"warmup must be in [0, epochs), got {self.warmup} of {self.epochs}")
 
-    def start_steps(self, total):
-        if self.fill:
-            self.epochs = total
-            self._check()
 
     def rate(self, epoch, base):
         if epoch < self.warmup:
@@ -131,10 +137,6 @@ class OneCycleLR(Schedule):
             raise ValueError(f"OneCycleLR needs pct_start * epochs in (1, epochs) so that both phases have "
                              f"at least one {self.per}, got {self.pct_start} * {self.epochs}")
 
-    def start_steps(self, total):
-        if self.fill:
-            self.epochs = total
-            self._check()
 
     def rate(self, epoch, base):
         initial = self.max_lr / self.div_factor

@@ -120,7 +120,7 @@ def learn(net, X, Y=None, loss="mse", optimizer=None, epochs=1, batch_size=None,
     checkpoint = Checkpoint(net, optimizer, run.samples)
     history, plateau = monitor.history, Plateau(tol, patience)
     if schedule is not None:
-        if run.batches is None and getattr(schedule, "fill", False):
+        if run.batches is None and schedule.fill:
             raise ValueError("with a source of batches, learn does not know the number of steps ahead: give "
                              "the per-step schedule its length in steps instead of None")
         schedule.start_steps(epochs * (run.batches or 0))
