@@ -161,3 +161,5 @@ def test_a_per_step_schedule_is_refused_beside_another_rate_setter():
         seed_network().learn(X, Y, callbacks=[CosineLR(None, per="step"), ExponentialLR(0.9)])
     with pytest.raises(ValueError, match="per must be"):
         StepLR(2, per="batch")
+    with pytest.raises(ValueError, match="needs per='step'"):
+        CosineLR(None)
