@@ -154,8 +154,9 @@ class Engine:
         """The updater that applies ``optimizer`` in a run whose random keys come from ``seed``."""
         return OptimizerUpdates(self.net, optimizer, seed)
 
-    def train_epoch(self, inputs, target, order, size, loss, updates, capture=False, interrupt=None):
-        """One epoch of steps on batches of ``size`` (rows ``order``, or in sequence).
+    def train_epoch(self, inputs, target, order, size, loss, updates, capture=False, interrupt=None, lrs=None):
+        """One epoch of steps on batches of ``size`` (rows ``order``, or in sequence), batch
+        ``k`` at learning rate ``lrs[k]`` when given (a per-step schedule's).
 
         Returns ``(epoch_loss, None, None)``, or ``(partial, batch_index, value)`` when
         a batch's loss is not finite: that batch is left unapplied, or ``(partial,
@@ -165,7 +166,7 @@ class Engine:
         """
         if capture:
             captured = self.captured(loss)
-            result = captured and captured.run(self, inputs, target, order, size, updates)
+            result = captured and captured.run(self, inputs, target, order, size, updates, lrs)
             if result is not None:
                 updates.steps_done += -(-len(target) // size) if result[1] is None else result[1]
                 return result
@@ -175,6 +176,8 @@ class Engine:
             if interrupt is not None and interrupt.pending:
                 return total, k, None
             stop = min(start + size, n)
+            if lrs is not None:
+                updates.optimizer.lr = lrs[k]
             if order is None:
                 xs, t = [x[start:stop] for x in inputs], target[start:stop]
             else:

@@ -173,6 +173,17 @@ def update_row(rule, p, g, state, offset, hyper):
 
 
 @njit(cache=True, error_model="numpy")
+def with_lr(rule, base, lr, out):
+    """Write ``base`` into ``out`` with its learning rate set to ``lr`` (a per-step schedule's),
+    as ``base_hyper()`` gives it when ``optimizer.lr == lr``."""
+    out[:] = base
+    if rule == ADAGRAD:
+        out[ADAGRAD_LR] = lr
+    elif rule != ACCUMULATE:
+        out[SGD_LR] = lr  # slot 0 in SGD, Adam and RMSprop alike
+
+
+@njit(cache=True, error_model="numpy")
 def hyper_at(rule, base, step, out):
     """Write into ``out`` the hyper-parameters of ``rule`` at ``step`` (1-based) from ``base``."""
     out[:] = base

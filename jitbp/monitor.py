@@ -95,9 +95,11 @@ class Monitor:
                 logs[prefix + name] = float(metric(target, pred))
 
     def epoch_end(self, epoch, total, inputs, target):
-        """Record epoch ``epoch`` (0-based) with training loss ``total``; true to stop."""
+        """Record epoch ``epoch`` (0-based) with training loss ``total``; true to stop.
+        ``inputs=None`` (data streamed from memmaps or a batch source): metrics on the
+        validation data only."""
         logs = {"loss": total}
-        if self.metrics:
+        if self.metrics and inputs is not None:
             self._values(inputs, target, "", logs)
         if self.validation is not None:
             self._values(*self.validation, "val_", logs)

@@ -157,7 +157,7 @@ class Network:
             value = loss.check(self.engine.loss(bufs, output, np.ascontiguousarray(target[start:stop]), loss))
             yield bufs, tape, stop - start, value
 
-    def learn(self, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True,
+    def learn(self, X, Y=None, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True,
               seed=None, tol=None, patience=5, **options):
         """Train; returns the loss of each epoch (a :class:`~jitbp.history.History`). See
         :func:`jitbp.training.learn` for ``options`` (validation, metrics, callbacks, verbose,

@@ -214,3 +214,15 @@ def test_network_pickles_through_its_model_file():
     copy = pickle.loads(pickle.dumps(net))
     np.testing.assert_array_equal(copy.predict(X), net.predict(X))
     np.testing.assert_array_equal(copy.predict_proba(X), net.predict_proba(X))
+
+
+def test_tol_and_patience_set_stopped_with_the_reason():
+    X, y = blobs()
+    net = classifier()
+    h = net.learn(X, y, loss="cross_entropy", optimizer=jitbp.SGD(1e-9), epochs=50, batch_size=40, seed=1,
+                  tol=1.0, patience=3)
+    assert len(h) == 4  # the first epoch sets the best; none of the next three beats it by 1.0
+    assert h.stopped.startswith("tol:") and "3 epoch(s)" in h.stopped
+    full = classifier().learn(X, y, loss="cross_entropy", optimizer=jitbp.SGD(0.1), epochs=4, batch_size=40,
+                              tol=1e-12, patience=3)
+    assert len(full) == 4 and full.stopped is None

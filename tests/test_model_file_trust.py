@@ -17,19 +17,10 @@ import jitbp
 from jitbp import atomic_file
 from jitbp.layers.dense import Dense
 
+from test_model_files import saved  # noqa: F401 (a fixture, shared)
 from test_model_files import assert_bit_equal, chain, data, edited, first_call, load_fails, rewrite
 
 MiB = 2**20
-
-
-@pytest.fixture
-def saved(tmp_path):
-    """A trained chain saved with its Adam state: (path, net, optimizer)."""
-    net, opt = chain(), jitbp.Adam(lr=0.01)
-    net.learn(*data(net), optimizer=opt, epochs=2, batch_size=3, seed=0)
-    path = tmp_path / "model.jbp"
-    net.save(path, optimizer=opt)
-    return path, net, opt
 
 
 def peak_bytes(action):

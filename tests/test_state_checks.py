@@ -4,22 +4,11 @@ import numpy as np
 import pytest
 
 import jitbp
+from guards import guard, mlp
 from jitbp.layers.dense import Dense
 
 rng = np.random.default_rng(0)
 X, Y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
-
-
-def mlp():
-    return jitbp.Sequential(jitbp.layer("dense", 3, 4, seed=0), jitbp.layer("tanh"), jitbp.layer("dense", 4, 2, seed=1))
-
-
-class Tripwire(AssertionError):
-    pass
-
-
-def tripwire(*args, **kwargs):
-    raise Tripwire("a kernel ran before validation finished")
 
 
 @pytest.fixture
@@ -28,9 +17,7 @@ def guarded(monkeypatch):
     monkeypatch.setenv("JITBP_CAPTURE", "never")
     net, opt = mlp(), jitbp.SGD(0.1, momentum=0.9)
     net.learn(X, Y, optimizer=opt)
-    for name in ("forward", "train_epoch", "backward", "loss"):
-        monkeypatch.setattr(net.engine, name, tripwire)
-    params = {k: v.copy() for k, v in net.params.items()}
+    params = guard(net, monkeypatch)
     yield net, opt
     for key, value in net.params.items():
         assert value.tobytes() == params[key].tobytes(), f"{key} changed"

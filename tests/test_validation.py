@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import jitbp
+from guards import guard, mlp, tripwire
 from jitbp.errors import ShapeError, UnknownNameError
 
 rng = np.random.default_rng(0)
@@ -12,26 +13,12 @@ Y = rng.normal(size=(5, 2))
 LABELS = np.array([0, 1, 1, 0, 1])
 
 
-def mlp():
-    return jitbp.Sequential(jitbp.layer("dense", 3, 4, seed=0), jitbp.layer("tanh"), jitbp.layer("dense", 4, 2, seed=1))
-
-
-class Tripwire(AssertionError):
-    pass
-
-
-def tripwire(*args, **kwargs):
-    raise Tripwire("a kernel ran before validation finished")
-
-
 @pytest.fixture
 def guarded(monkeypatch):
     """A trained net and its optimizer (state present), whose engine refuses to run."""
     net, opt = mlp(), jitbp.SGD(0.1, momentum=0.9)
     net.learn(X, Y, optimizer=opt, epochs=1)
-    for name in ("forward", "train_epoch", "backward", "loss"):
-        monkeypatch.setattr(net.engine, name, tripwire)
-    params = {k: v.copy() for k, v in net.params.items()}
+    params = guard(net, monkeypatch)
     states = {k: (opt.state_of(v)[0].copy(), opt.state_of(v)[1]) for k, v in net.params.items()}
     yield net, opt
     for key, value in net.params.items():

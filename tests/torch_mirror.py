@@ -60,10 +60,12 @@ def torch_optimizer(optimizer, params):
     return cls(values, **settings)
 
 
-def torch_train(net, X, Y, loss, optimizer, epochs, batch_size):
-    """Per-epoch losses and final params of the same training run in PyTorch (no shuffle)."""
+def torch_train(net, X, Y, loss, optimizer, epochs, batch_size, scheduler=None):
+    """Per-epoch losses and final params of the same training run in PyTorch (no shuffle),
+    with ``scheduler(opt)`` (a torch lr scheduler) stepped after every batch when given."""
     params = torch_params(net)
     opt = torch_optimizer(optimizer, params)
+    sched = scheduler(opt) if scheduler is not None else None
     n = len(Y)
     size = n if batch_size is None else min(batch_size, n)
     history = []
@@ -75,6 +77,8 @@ def torch_train(net, X, Y, loss, optimizer, epochs, batch_size):
             value = torch_loss(loss, torch_forward(net, params, X[start:stop]), Y[start:stop])
             value.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             weight = (stop - start) / n if loss in ("mse", "mae", "cross_entropy", "bce") else 1.0
             total += value.item() * weight
         history.append(total)

@@ -65,8 +65,9 @@ class CapturedEpoch:
                                            workspaces, scratch)
         return following
 
-    def run(self, engine, inputs, target, order, size, updates):
-        """One epoch, as :meth:`Engine.train_epoch` returns it; ``None`` if the parameters'
+    def run(self, engine, inputs, target, order, size, updates, lrs=None):
+        """One epoch, as :meth:`Engine.train_epoch` returns it (``lrs``: the learning rate of
+        each batch, default ``optimizer.lr`` throughout); ``None`` if the parameters'
         step counts differ or no cache directory works (the interpreted engine handles that)."""
         net = self.net
         optimizer = updates.optimizer
@@ -84,7 +85,8 @@ class CapturedEpoch:
         args = (tuple(inputs), target, order, size, full, ahead, part, tuple(layer_params),
                 tuple(optimizer.states(params) for params in layer_params),
                 tuple(tuple(g.reshape(1, -1) for g in grads) for grads in updates.shared_grads()),
-                optimizer.rule, optimizer.base_hyper(), steps.pop())
+                optimizer.rule, optimizer.base_hyper(),
+                np.full(-(-n // size), optimizer.lr) if lrs is None else lrs, steps.pop())
         if self._has_contexts:
             args += (self._contexts(engine, updates),)
         try:
@@ -96,4 +98,6 @@ class CapturedEpoch:
         self.module = module
         total, done, value = module.epoch(*args)
         optimizer.advance(all_params, done)
+        if lrs is not None and done:
+            optimizer.lr = lrs[done - 1]  # as the interpreted engine leaves it
         return (total, None, None) if np.isfinite(value) else (total, done, value)

@@ -8,7 +8,7 @@ from ..capture import CAPTURE_MIN_STEPS, capture_mode
 from ..divergence import Checkpoint
 from ..errors import DivergenceError
 from ..history import History
-from ..training import learn_arguments
+from ..training import Plateau, learn_arguments
 from .agreement import broadcast_start, check_agreement, fingerprint
 from .comm import Communicator
 from .gradients import BUCKET_BYTES, GradientSync
@@ -76,26 +76,22 @@ class DataParallel:
         broadcast_start(self.comm, net, optimizer)
         runner = self._runner(net, optimizer, loss, epochs * -(-n // size))
         checkpoint = Checkpoint(net, optimizer, n)
-        history, best, stale = [], math.inf, 0
+        history, plateau = History(), Plateau(tol, patience)
         for epoch in range(epochs):
             order = rng.permutation(n) if shuffled else np.arange(n)
             total, failed_batch, value = runner.epoch(inputs, target, order, size)
             if failed_batch is not None:
                 loss.check(value)
                 raise self._diverged(runner, checkpoint, epoch, failed_batch, value, history)
-            history.append(total)
+            history.record(loss=total)
             if epoch + 1 == checkpoint.due and epoch + 1 < epochs:
                 checkpoint.verify(epoch + 1, history)
-            if tol is not None:
-                if best - total > tol:
-                    best, stale = total, 0
-                else:
-                    stale += 1
-                    if stale >= patience:
-                        break
+            history.stopped = plateau.stop(total)
+            if history.stopped:
+                break
         checkpoint.verify(len(history), history, final=True)
         net.trained_loss = loss.name  # what predict_proba reads, as after a one-process learn
-        return History(history)
+        return history
 
     def _runner(self, net, optimizer, loss, steps):
         if self.sync == "gradients":
