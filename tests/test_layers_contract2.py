@@ -374,3 +374,211 @@ def test_declared_shapes_match_the_layers():
         cls = type(layer)
         assert cls.param_shapes(**layer.config()) == {k: v.shape for k, v in layer.params.items()}, kind
         assert cls.state_shapes(**layer.config()) == {k: v.shape for k, v in layer.state.items()}, kind
+
+
+# -- through Network.learn / predict: float64 trajectories against torch ---------------------------
+
+
+def torch_module(net, layer, masks=None):
+    """The torch module of one jitbp layer, holding copies of its parameters and state."""
+    kind = layer.kind
+    if kind == "dense":
+        W = layer.params["W"]
+        module = torch.nn.Linear(W.shape[1], W.shape[0], bias="b" in layer.params).double()
+        with torch.no_grad():
+            module.weight.copy_(torch.tensor(W))
+            if "b" in layer.params:
+                module.bias.copy_(torch.tensor(layer.params["b"]))
+        return module
+    if kind == "batchnorm":
+        module = torch_batchnorm(layer)
+        with torch.no_grad():
+            module.running_mean.copy_(torch.tensor(layer.state["running_mean"]))
+            module.running_var.copy_(torch.tensor(layer.state["running_var"]))
+        return module
+    if kind == "layernorm":
+        module = torch.nn.LayerNorm(layer.shape, eps=layer.eps, elementwise_affine=layer.elementwise_affine).double()
+        if layer.elementwise_affine:
+            with torch.no_grad():
+                module.weight.copy_(torch.tensor(layer.params["gamma"]))
+                module.bias.copy_(torch.tensor(layer.params["beta"]))
+        return module
+    if kind == "dropout":
+        return SameMaskDropout(layer.p, masks)
+    return {"tanh": torch.nn.Tanh(), "relu": torch.nn.ReLU(), "leaky_relu": torch.nn.LeakyReLU(layer.settings().get("negative_slope", 0.0)),
+            "elu": torch.nn.ELU(layer.settings().get("alpha", 1.0)), "silu": torch.nn.SiLU(),
+            "gelu": torch.nn.GELU(approximate=getattr(layer, "approximate", "none")),
+            "softplus": torch.nn.Softplus(getattr(layer, "beta", 1.0), getattr(layer, "threshold", 20.0))}[kind]
+
+
+class SameMaskDropout(torch.nn.Module):
+    """Dropout whose masks are jitbp's: ``masks()`` gives the next training step's."""
+
+    def __init__(self, p, masks):
+        super().__init__()
+        self.p, self.masks = p, masks
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        return x * torch.tensor(self.masks(x.shape)) / (1 - self.p)
+
+
+def torch_twin(net, masks=None):
+    return torch.nn.Sequential(*[torch_module(net, node.layer, masks) for node in net.calls])
+
+
+def torch_run(model, X, Y, optimizer, epochs, batch_size):
+    """Train ``model`` like ``learn(..., shuffle=False)`` with mse; returns per-epoch losses."""
+    params = [p for p in model.parameters()]
+    opt = {jitbp.SGD: torch.optim.SGD, jitbp.Adam: torch.optim.Adam}[type(optimizer)](
+        params, **{k: tuple(v) if k == "betas" else v for k, v in optimizer.settings().items()})
+    model.train()
+    history = []
+    for _ in range(epochs):
+        total = 0.0
+        for start in range(0, len(X), batch_size):
+            opt.zero_grad()
+            value = F.mse_loss(model(torch.tensor(X[start:start + batch_size])),
+                               torch.tensor(Y[start:start + batch_size]))
+            value.backward()
+            opt.step()
+            total += value.item() * len(X[start:start + batch_size]) / len(X)
+        history.append(total)
+    return history
+
+
+def assert_same_as_torch(net, model, what):
+    modules = list(model)
+    for node, module in zip(net.calls, modules):
+        layer, name = node.layer, net.layer_names[id(node.layer)]
+        pairs = {"W": "weight", "b": "bias", "gamma": "weight", "beta": "bias"}
+        for key, value in layer.params.items():
+            close(value, getattr(module, pairs[key]).detach().numpy(), f"{what}: {name}.{key}")
+        for key, value in layer.state.items():
+            close(value, getattr(module, key).numpy(), f"{what}: {name} state {key}")
+
+
+MIDDLE = {
+    "batchnorm": lambda: jitbp.layer("batchnorm", 6, momentum=0.3),
+    "layernorm": lambda: jitbp.layer("layernorm", 6),
+    "layernorm_plain": lambda: jitbp.layer("layernorm", 6, elementwise_affine=False),
+    "leaky_relu": lambda: jitbp.layer("leaky_relu", 0.1),
+    "elu": lambda: jitbp.layer("elu", 0.8),
+    "gelu": lambda: jitbp.layer("gelu"),
+    "gelu_tanh": lambda: jitbp.layer("gelu", approximate="tanh"),
+    "silu": lambda: jitbp.layer("silu"),
+    "softplus": lambda: jitbp.layer("softplus", 1.5, 2.0),
+}
+TRAIN_OPTIMIZERS = {"adam": lambda: jitbp.Adam(lr=0.01), "sgd_momentum": lambda: jitbp.SGD(lr=0.05, momentum=0.9)}
+
+
+def mlp(middle, seed=0):
+    return jitbp.Sequential(jitbp.layer("dense", 4, 6, seed=seed), middle, jitbp.layer("tanh"),
+                            jitbp.layer("dense", 6, 3, seed=seed + 1))
+
+
+@pytest.fixture
+def regression():
+    rng = np.random.default_rng(21)
+    return rng.normal(size=(12, 4)), rng.normal(size=(12, 3))
+
+
+@pytest.mark.parametrize("opt", TRAIN_OPTIMIZERS)
+@pytest.mark.parametrize("name", MIDDLE)
+def test_training_trajectory_matches_torch(name, opt, regression):
+    X, Y = regression
+    net = mlp(MIDDLE[name]())
+    model = torch_twin(net)
+    expected = torch_run(model, X, Y, TRAIN_OPTIMIZERS[opt](), epochs=3, batch_size=4)
+    history = net.learn(X, Y, "mse", TRAIN_OPTIMIZERS[opt](), epochs=3, batch_size=4, shuffle=False, seed=1)
+    np.testing.assert_allclose(list(history), expected, rtol=RTOL)
+    assert_same_as_torch(net, model, "after training")
+    model.eval()
+    with torch.no_grad():
+        close(net.predict(X), model(torch.tensor(X)).numpy(), "eval-mode predictions")
+
+
+def test_batchnorm_over_conv1d_channels_trains_like_torch():
+    """(batch, channels, length) samples: per-channel statistics, as BatchNorm1d on conv1d outputs."""
+    rng = np.random.default_rng(22)
+    X, Y = rng.normal(size=(6, 2, 5)), rng.normal(size=(6, 2, 5))
+    layer = jitbp.layer("batchnorm", 2, momentum=0.2)
+    x = jitbp.Input((2, 5))
+    net = jitbp.Network(x, jitbp.layer("tanh")(layer(x)))
+    layer.params["gamma"][:] = [0.7, 1.3]
+    model = torch.nn.Sequential(torch_batchnorm(layer), torch.nn.Tanh())
+    expected = torch_run(model, X, Y, jitbp.Adam(lr=0.05), epochs=2, batch_size=3)
+    history = net.learn(X, Y, "mse", jitbp.Adam(lr=0.05), epochs=2, batch_size=3, shuffle=False, seed=0)
+    np.testing.assert_allclose(list(history), expected, rtol=RTOL)
+    assert_same_as_torch(net, model, "after training")
+    model.eval()
+    with torch.no_grad():
+        close(net.predict(X), model(torch.tensor(X)).numpy(), "eval-mode predictions")
+
+
+def dropout_net(p, seed=0):
+    return jitbp.Sequential(jitbp.layer("dense", 4, 8, seed=seed), jitbp.layer("tanh"), jitbp.layer("dropout", p),
+                            jitbp.layer("dense", 8, 3, seed=seed + 1))
+
+
+def test_dropout_trajectory_equals_torch_fed_jitbp_masks(regression):
+    X, Y = regression
+    p, run_seed, call = 0.4, 5, 2
+    net = dropout_net(p)
+    key, steps = jitbp.rng.call_seed(run_seed, call), iter(range(1, 100))
+
+    def masks(shape):
+        step = next(steps)
+        size = int(np.prod(shape))
+        return np.array([uniform(key, np.int64(step), i) >= p for i in range(size)], np.float64).reshape(shape)
+
+    model = torch_twin(net, masks)
+    expected = torch_run(model, X, Y, jitbp.Adam(lr=0.01), epochs=2, batch_size=4)
+    history = net.learn(X, Y, "mse", jitbp.Adam(lr=0.01), epochs=2, batch_size=4, shuffle=False, seed=run_seed)
+    np.testing.assert_allclose(list(history), expected, rtol=RTOL)
+    assert_same_as_torch(net, model, "after training")
+    model.eval()
+    with torch.no_grad():
+        close(net.predict(X), model(torch.tensor(X)).numpy(), "eval-mode predictions (dropout is the identity)")
+
+
+def test_dropout_runs_repeat_bit_for_bit_with_the_seed(regression):
+    X, Y = regression
+    runs = []
+    for seed in (3, 3, 4):
+        net = dropout_net(0.5)
+        history = net.learn(X, Y, "mse", jitbp.Adam(lr=0.01), epochs=2, batch_size=4, seed=seed)
+        runs.append((list(history), {k: v.copy() for k, v in net.params.items()}))
+    assert runs[0][0] == runs[1][0]
+    for key in runs[0][1]:
+        np.testing.assert_array_equal(runs[0][1][key], runs[1][1][key], err_msg=key)
+    assert runs[0][0] != runs[2][0], "another seed must give other masks"
+
+
+def test_dropout_p0_trains_exactly_like_no_dropout(regression):
+    X, Y = regression
+    with_dropout = dropout_net(0.0)
+    without = jitbp.Sequential(jitbp.layer("dense", 4, 8, seed=0), jitbp.layer("tanh"),
+                               jitbp.layer("dense", 8, 3, seed=1))
+    histories = [net.learn(X, Y, "mse", jitbp.Adam(lr=0.01), epochs=3, batch_size=4, seed=9)
+                 for net in (with_dropout, without)]
+    assert list(histories[0]) == list(histories[1])
+    for (k1, v1), (k2, v2) in zip(with_dropout.params.items(), without.params.items()):
+        np.testing.assert_array_equal(v1, v2, err_msg=f"{k1} vs {k2}")
+    np.testing.assert_array_equal(with_dropout.predict(X), without.predict(X))
+
+
+@pytest.mark.xfail(reason="model files do not store Layer.state yet (serialization is c2-core's); "
+                          "remove this mark when they do", strict=False)
+def test_batchnorm_state_is_saved_and_loaded(tmp_path, regression):
+    X, Y = regression
+    net = mlp(jitbp.layer("batchnorm", 6))
+    net.learn(X, Y, "mse", jitbp.Adam(lr=0.01), epochs=2, batch_size=4, seed=0)
+    assert not np.allclose(net.layers[1].state["running_mean"], 0.0), "training must move the running mean"
+    path = tmp_path / "bn.jitbp"
+    net.save(path)
+    loaded = jitbp.load(path)
+    for key, value in net.layers[1].state.items():
+        np.testing.assert_array_equal(loaded.layers[1].state[key], value, err_msg=key)
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
