@@ -88,3 +88,37 @@ def test_batchnorm_twin_refuses_one_value_per_channel():
     layer, _ = build("batchnorm_dense")
     with pytest.raises(ValueError, match="more than one value per channel"):
         run(layer, np.ones((1, 3)), np.ones((1, 3)), True, True)
+
+
+# -- through learn on device="cuda": the CUDA engine's tiers, state and random keys ---------------
+
+MIDDLE = {
+    "batchnorm": lambda: jitbp.layer("batchnorm", 4, momentum=0.3),
+    "layernorm": lambda: jitbp.layer("layernorm", 4),
+    "dropout": lambda: jitbp.layer("dropout", 0.4),
+    "gelu": lambda: jitbp.layer("gelu", approximate="tanh"),
+    "softplus": lambda: jitbp.layer("softplus", 2.0),
+}
+
+
+def mlp(name):
+    def build(device):
+        return jitbp.Sequential(jitbp.layer("dense", 3, 4, seed=1), MIDDLE[name](), jitbp.layer("tanh"),
+                                jitbp.layer("dense", 4, 2, seed=2), device=device)
+    return build
+
+
+@pytest.mark.parametrize("name", MIDDLE)
+def test_training_on_cuda_equals_cpu(name):
+    from cuda_helpers import train_both
+
+    rng = np.random.default_rng(7)
+    X, Y = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    cpu, gpu = train_both(mlp(name), X, Y, optimizer=lambda: jitbp.Adam(lr=0.05), batch_size=3, seed=11)
+    for layer_cpu, layer_gpu in zip(cpu.layers, gpu.layers):
+        for key in layer_cpu.state:
+            assert_close(layer_gpu.state[key], layer_cpu.state[key], 1e-9, f"{layer_cpu.kind} state {key}")
+    assert_close(gpu.predict(X), cpu.predict(X), 1e-9, "eval-mode predictions")
+    grads_cpu, grads_gpu = cpu.gradients(X, Y), gpu.gradients(X, Y)
+    for key in grads_cpu:
+        assert_close(grads_gpu[key], grads_cpu[key], 1e-9, f"gradient {key}")
