@@ -582,3 +582,16 @@ def test_batchnorm_state_is_saved_and_loaded(tmp_path, regression):
     for key, value in net.layers[1].state.items():
         np.testing.assert_array_equal(loaded.layers[1].state[key], value, err_msg=key)
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+
+
+def test_dropout_batchnorm_example_learns_digits(monkeypatch, capsys):
+    import pathlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parents[1] / "examples"))
+    import dropout_batchnorm
+
+    results = dropout_batchnorm.main(["--epochs", "2", "--data", "digits"])
+    assert results["digits"] > 0.6, f"eval-mode accuracy {results['digits']:.1%} after 2 epochs (chance: 10%)"
+    assert "eval-mode test accuracy" in capsys.readouterr().out
+    del sys.modules["dropout_batchnorm"]
