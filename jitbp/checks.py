@@ -77,22 +77,29 @@ def parameters(net):
     ``layer.params[...]``, would otherwise reach the kernels as a typing error or as
     silently mixed precision.
     """
-    for key, value in net.params.items():
+    arrays = [("parameter", key, value) for key, value in net.params.items()]
+    arrays += [("state buffer", key, value) for key, value in net.states.items()]
+    for what, key, value in arrays:
         if not isinstance(value, np.ndarray) or value.dtype != net.dtype or not value.flags.c_contiguous:
             got = f"{value.dtype} array" if isinstance(value, np.ndarray) else type(value).__name__
-            raise TypeError(f"parameter {key} is a {got} but this network is {np.dtype(net.dtype).name} "
+            raise TypeError(f"{what} {key} is a {got} but this network is {np.dtype(net.dtype).name} "
                             f"(C-contiguous): was its layer used in another network, or the array replaced? "
                             f"Build the network again.")
+    for key, value in net.states.items():
+        if value.shape != net.state_shapes[key]:
+            raise ShapeError(f"state buffer {key} has shape {value.shape}, but the network was built with "
+                             f"{net.state_shapes[key]}: was the array replaced? Build the network again.")
 
 
 def writable_parameters(net):
     """Every parameter can be updated in place (training); a read-only array would otherwise
     fail as a Numba typing error part-way through the backward pass."""
-    for key, value in net.params.items():
-        if not value.flags.writeable:
-            raise ValueError(f"parameter {key} is a read-only array, so training cannot update it: "
-                             f"give the layer a writable copy (e.g. np.array(...)) or set "
-                             f"{key}.flags.writeable = True if its memory allows it")
+    for what, arrays in (("parameter", net.params), ("state buffer", net.states)):
+        for key, value in arrays.items():
+            if not value.flags.writeable:
+                raise ValueError(f"{what} {key} is a read-only array, so training cannot update it: "
+                                 f"give the layer a writable copy (e.g. np.array(...)) or set "
+                                 f"{key}.flags.writeable = True if its memory allows it")
 
 
 def inputs(net, X):

@@ -1,5 +1,5 @@
-"""Divergence recovery: a checkpoint of the last parameters and optimizer state verified
-finite while the loss was not exploding.
+"""Divergence recovery: a checkpoint of the last parameters, layer state buffers and
+optimizer state verified finite while the loss was not exploding.
 
 See :class:`jitbp.errors.DivergenceError` for the design and its costs.
 """
@@ -30,11 +30,15 @@ class Checkpoint:
 
     def __init__(self, net, optimizer, samples_per_epoch):
         self.params = net.params
+        self.states = net.states
         self.optimizer = optimizer
         self.every = max(1, math.ceil(CHECK_SAMPLES / samples_per_epoch))
-        size = sum(value.nbytes for value in self.params.values()) * (1 + optimizer.n_slots)
+        size = (sum(value.nbytes for value in self.params.values()) * (1 + optimizer.n_slots)
+                + sum(value.nbytes for value in self.states.values()))
         self.saved = ({key: np.empty_like(value) for key, value in self.params.items()}
                       if size <= CHECKPOINT_MAX_BYTES else None)
+        self.saved_states = ({key: np.empty_like(value) for key, value in self.states.items()}
+                             if self.saved is not None else None)
         self.slots = {}
         self.steps = {}
         self.epoch = 0
@@ -57,6 +61,9 @@ class Checkpoint:
             if state is not None:
                 names.append(f"optimizer state of {key}")
                 arrays.append(state[0])
+        for key, value in self.states.items():
+            names.append(f"state buffer {key}")
+            arrays.append(value)
         bad = first_non_finite(arrays)
         return None if bad is None else names[bad]
 
@@ -70,6 +77,8 @@ class Checkpoint:
                 if self.slots.get(key) is None or self.slots[key].shape != state[0].shape:
                     self.slots[key] = np.empty_like(state[0])
                 np.copyto(self.slots[key], state[0])
+        for key, value in self.states.items() if self.saved is not None else ():
+            np.copyto(self.saved_states[key], value)
         self.epoch = epoch
         self.due = epoch + self.every
 
@@ -88,6 +97,8 @@ class Checkpoint:
                 self.optimizer.forget(value)
             else:
                 self.optimizer.set_state(value, self.slots[key], self.steps[key])
+        for key, value in self.states.items():
+            np.copyto(value, self.saved_states[key])
 
     def verify(self, epoch, history, final=False):
         """After ``epoch`` (when due, and ``final``-ly at the end): checkpoint if finite and

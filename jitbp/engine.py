@@ -1,17 +1,49 @@
 """The tape engine: forward pass pushes each layer call, backward pops and unwinds it.
 
-Weight updates are fused into the layers' derivative kernels. An *updater* tells
-the engine which rule each call applies: the optimizer's (training), or
-``ACCUMULATE`` into gradient arrays (``gradients()`` and shared parameters).
+Weight updates are fused into the layers' derivative kernels, or (gradient tier)
+applied by the engine right after the layer's backward from a per-layer gradient
+scratch. An *updater* tells the engine which rule each call applies: the
+optimizer's (training), or ``ACCUMULATE`` into gradient arrays (``gradients()``
+and shared parameters). Contract-2 kernels get a :class:`~jitbp.context.Context`
+built per call from a :class:`Run` (mode, step, random keys); :mod:`jitbp.tiers`
+knows each tier's arguments.
 """
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from . import kernels
+from . import kernels, rng, tiers
 from .buffercache import BufferCache
 from .capture import CapturedEpoch
+from .context import Context
 from .unwind import backward_plan
+
+#: The step ``gradients()`` runs its training-mode pass at, with run seed GRADIENTS_SEED.
+GRADIENTS_STEP, GRADIENTS_SEED = 1, 0
+
+
+class Run(NamedTuple):
+    """What the contexts of one pass share."""
+
+    #: True in learn and gradients(), False in predict and loss.
+    training: bool
+    #: The optimizer step (1-based) of the batch, 0 in prediction.
+    step: np.int64
+    #: Each call's random key, in call order (:func:`jitbp.rng.call_seed`).
+    seeds: tuple
+
+
+def call_seeds(net, run_seed):
+    """The random key of every call of ``net`` in a run seeded with ``run_seed``."""
+    key = run_seed % 2**64
+    return tuple(rng.call_seed(key, k) for k in range(len(net.calls)))
+
+
+def steps_taken(net, optimizer):
+    """The most steps ``optimizer`` has applied to any parameter of ``net`` (0 if none)."""
+    steps = [optimizer.state_of(p) for layer in net.layers for p in layer.params.values()]
+    return max((state[1] for state in steps if state is not None), default=0)
 
 
 class Buffers:
@@ -42,9 +74,12 @@ class Buffers:
 class OptimizerUpdates:
     """Fused optimizer updates; shared layers accumulate and update at their last unwind."""
 
-    def __init__(self, net, optimizer):
+    def __init__(self, net, optimizer, seed=0):
         self.net = net
         self.optimizer = optimizer
+        #: Random keys of the calls in this run, and the training steps taken so far.
+        self.seeds = call_seeds(net, seed)
+        self.steps_done = steps_taken(net, optimizer)
         self._grads = {id(layer): [np.zeros_like(p) for p in layer.params.values()]
                        for layer in net.shared_layers}
         self._pending = set()
@@ -103,14 +138,20 @@ class Engine:
         self.plan = backward_plan(net)
         self._buffers = BufferCache(lambda batch: Buffers(net, batch), self.MAX_CACHED_BATCHES)
         self._captured = {}
+        self.forms = [tiers.form(node.layer) for node in net.calls]
+        self._predict_run = Run(False, np.int64(0), call_seeds(net, GRADIENTS_SEED))
+        self._gradients_run = Run(True, np.int64(GRADIENTS_STEP), self._predict_run.seeds)
+        #: Gradient scratch of each gradient-tier layer, shaped like its parameters.
+        self._scratch_grads = {id(node.layer): tuple(np.empty_like(p) for p in node.layer.params.values())
+                       for node, form in zip(net.calls, self.forms) if form == tiers.GRADIENT}
 
     def buffers(self, batch):
         """This thread's buffers for ``batch`` samples, least recently used evicted first."""
         return self._buffers.get(batch)
 
-    def optimizer_updates(self, optimizer):
-        """The updater that applies ``optimizer`` inside the backward kernels."""
-        return OptimizerUpdates(self.net, optimizer)
+    def optimizer_updates(self, optimizer, seed=0):
+        """The updater that applies ``optimizer`` in a run whose random keys come from ``seed``."""
+        return OptimizerUpdates(self.net, optimizer, seed)
 
     def train_epoch(self, inputs, target, order, size, loss, updates, capture=False, interrupt=None):
         """One epoch of steps on batches of ``size`` (rows ``order``, or in sequence).
@@ -123,9 +164,9 @@ class Engine:
         """
         if capture:
             captured = self.captured(loss)
-            result = captured and captured.run(self, inputs, target, order, size, updates.optimizer,
-                                               updates.shared_grads())
+            result = captured and captured.run(self, inputs, target, order, size, updates)
             if result is not None:
+                updates.steps_done += -(-len(target) // size) if result[1] is None else result[1]
                 return result
         n = len(target)
         total = 0.0
@@ -140,12 +181,18 @@ class Engine:
                 xs, t = [x[rows] for x in inputs], target[rows]
             bufs = self.buffers(stop - start)
             tape = []
-            value = self.loss(bufs, self.forward(bufs, xs, tape), t, loss)
+            run = Run(True, np.int64(updates.steps_done + 1), updates.seeds)
+            value = self.loss(bufs, self.forward(bufs, xs, tape, run), t, loss)
             if not math.isfinite(value):
                 return total, k, value
             self.backward(bufs, tape, updates)
+            updates.steps_done += 1
             total += value * (stop - start) / n if loss.mean else value
         return total, None, None
+
+    def gradient_scratch(self, layer):
+        """The arrays a gradient-tier ``layer``'s backward writes its gradients into; ``()`` otherwise."""
+        return self._scratch_grads.get(id(layer), ())
 
     def captured(self, loss):
         """The compiled epoch for ``loss`` on this graph, built once; ``None`` if a kernel
@@ -158,18 +205,36 @@ class Engine:
         """``array`` as a NumPy array (the CPU engine's arrays already are)."""
         return array
 
-    def forward(self, bufs, inputs, tape=None):
-        """Run every call; push ``(call, xs, y)`` on ``tape`` when given. Returns the output."""
+    def forward(self, bufs, inputs, tape=None, run=None):
+        """Run every call; push ``(call, xs, y, ctx)`` on ``tape`` when given. Returns the output.
+
+        ``run`` defaults to prediction without a tape, to ``gradients()``'s fixed
+        training step with one.
+        """
         net = self.net
+        if run is None:
+            run = self._predict_run if tape is None else self._gradients_run
         values = {id(node): data for node, data in zip(net.inputs, inputs)}
         for i, node in enumerate(net.calls):
+            layer = node.layer
             xs = tuple(values[id(inp)] for inp in node.inputs)
             y = bufs.values[i]
-            node.layer.forward_kernel(xs, tuple(node.layer.params.values()), y, bufs.workspaces[i])
+            ws = bufs.workspaces[i]
+            ctx = self.context(i, run, ws)
+            tiers.forward(self.forms[i], layer.forward_kernel, xs=xs, params=tuple(layer.params.values()), y=y,
+                          ws=ws, ctx=ctx)
             values[id(node)] = y
             if tape is not None:
-                tape.append((i, xs, y))
+                tape.append((i, xs, y, ctx))
         return bufs.values[-1]
+
+    def context(self, i, run, ws):
+        """The :class:`~jitbp.context.Context` of call ``i`` in ``run``; ``None`` for contract 1."""
+        if self.forms[i] == tiers.CONTRACT1:
+            return None
+        layer = self.net.calls[i].layer
+        return Context(run.training, self.net.layer_settings[id(layer)], tuple(layer.state.values()), ws,
+                       run.seeds[i], run.step)
 
     def loss(self, bufs, output, target, loss):
         """The loss value; writes dL/d(output) into the output's delta buffer."""
@@ -185,15 +250,22 @@ class Engine:
         """Pop the tape, sending each call its output delta and summing fan-out deltas."""
         net = self.net
         while tape:
-            i, xs, y = tape.pop()
+            i, xs, y, ctx = tape.pop()
             node = net.calls[i]
+            layer = node.layer
             step = self.plan[i]
+            if tiers.skips_backward(self.forms[i], step.need_dx):
+                continue
             dxs = tuple(bufs.scratch(i, slot, inp.shape, net.dtype) if target is None else bufs.deltas[target]
                         for slot, (inp, target) in enumerate(zip(node.inputs, step.delta_of)))
             rule, hyper, states = updates.before(node)
-            node.layer.backward_kernel(xs, y, bufs.deltas[i], dxs, step.need_dx,
-                                       tuple(node.layer.params.values()), rule, hyper, states,
-                                       bufs.workspaces[i])
+            params = tuple(layer.params.values())
+            grads = self.gradient_scratch(layer)
+            tiers.backward(self.forms[i], layer.backward_kernel, xs=xs, y=y, dy=bufs.deltas[i], dxs=dxs,
+                           need_dx=step.need_dx, params=params, rule=rule, hyper=hyper, states=states,
+                           grads=grads, ws=bufs.workspaces[i], ctx=ctx)
+            for param, grad, state in zip(params, grads, states):
+                kernels.apply_gradient(rule, param, grad, state, hyper)
             for slot, target in step.fan_in:
                 bufs.deltas[target] += dxs[slot]
             updates.after(node)

@@ -21,6 +21,9 @@ class History(list):
         self.best_epoch = None
         #: Why training stopped early (a callback's or ``tol``'s reason), or ``None``.
         self.stopped = None
+        #: The seed of the run (``learn(seed=...)`` or the one drawn from the OS): passing
+        #: it again repeats the shuffling and the layers' random streams.
+        self.seed = None
 
     def record(self, **values):
         """Append one epoch: ``loss`` goes into the list too; other keys into ``history``."""

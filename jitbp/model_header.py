@@ -68,10 +68,11 @@ def optimizer(spec):
         raise ModelFileError(f"optimizer {cls.__name__} refuses its settings: {exc}") from None
 
 
-def check_params(call, declared, stored):
-    """Refuse a layer whose parameters (names, shapes) from its config differ from ``stored``."""
+def check_params(call, declared, stored, what="parameters"):
+    """Refuse a layer whose ``what`` (parameters or state buffers: names, shapes) from its
+    config differ from ``stored``."""
     if declared is not None and dict(declared) != stored:
-        raise ModelFileError(f"layer {call['layer']!r} ({call['kind']}) has parameters {declared} by its config, "
+        raise ModelFileError(f"layer {call['layer']!r} ({call['kind']}) has {what} {declared} by its config, "
                              f"but the file holds {stored}")
 
 

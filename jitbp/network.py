@@ -1,7 +1,7 @@
 """``Network`` and ``Sequential``: the learn / predict black box over the tape engine."""
 import numpy as np
 
-from . import checks
+from . import checks, tiers
 from .access import Access
 from .engine import Engine, GradientCollector
 from .errors import ShapeError
@@ -49,9 +49,15 @@ class Network:
             self._first_call.setdefault(id(node.layer), node)
         self.layer_names = self._name_layers()
         for layer in self.layers:
-            for key, value in layer.params.items():
-                if value.dtype != self.dtype or not value.flags.c_contiguous:
-                    layer.params[key] = np.ascontiguousarray(value, dtype=self.dtype)
+            for arrays in (layer.params, layer.state):
+                for key, value in arrays.items():
+                    if value.dtype != self.dtype or not value.flags.c_contiguous:
+                        arrays[key] = np.ascontiguousarray(value, dtype=self.dtype)
+        #: Shapes of :attr:`states` at build, which ``learn`` and ``predict`` check are kept.
+        self.state_shapes = {key: value.shape for key, value in self.states.items()}
+        #: ``{id(layer): float64 array}`` of each layer's settings, as kernels read them.
+        self.layer_settings = {id(layer): tiers.pack_settings(layer, self.layer_names[id(layer)])
+                               for layer in self.layers}
         self.engine = self._make_engine()
         #: ``learn`` holds it exclusively, ``predict``, ``loss``, ``gradients`` and ``save`` shared.
         self._access = Access()
@@ -91,6 +97,12 @@ class Network:
         """``{"<layer name>.<param>": array}`` in call order; the arrays are the layers' own."""
         return {f"{self.layer_names[id(layer)]}.{key}": value
                 for layer in self.layers for key, value in layer.params.items()}
+
+    @property
+    def states(self):
+        """``{"<layer name>.<state>": array}`` of the layers' state buffers, like :attr:`params`."""
+        return {f"{self.layer_names[id(layer)]}.{key}": value
+                for layer in self.layers for key, value in layer.state.items()}
 
     def predict(self, X):
         """Network output for samples ``X`` (a new array)."""

@@ -3,7 +3,7 @@
 The header records the format tag and version, the dtype, the graph (inputs and layer
 calls by registered layer name, constructor config and providing plugin with its
 version) and, optionally, the optimizer's settings and step counts; its slots are
-arrays. Every array is checked by the zip's CRC-32, so a flipped byte is an error,
+arrays, like the parameters (``param/``) and the layers' state buffers (``state/``). Every array is checked by the zip's CRC-32, so a flipped byte is an error,
 never a silently different weight.
 """
 import errno
@@ -45,6 +45,7 @@ def save(net, path, optimizer=None):
     header = {"format": FORMAT, "version": FORMAT_VERSION, "dtype": np.dtype(net.dtype).name,
               "inputs": [list(node.shape) for node in net.inputs], "calls": _calls(net)}
     arrays = {f"param/{key}": value for key, value in net.params.items()}
+    arrays.update({f"state/{key}": value for key, value in net.states.items()})
     if optimizer is not None:
         header["optimizer"] = _optimizer_header(net, optimizer, arrays)
     text = json.dumps(header)
@@ -67,6 +68,8 @@ def _check_saved(net, header, arrays):
                                  f"load rebuilds layers by their registered name")
         stored = {key: value.shape for key, value in node.layer.params.items()}
         model_header.check_params(call, _declared_params(info.cls, call["config"]), stored)
+        stored = {key: value.shape for key, value in node.layer.state.items()}
+        model_header.check_params(call, _declared_states(info.cls, call["config"]), stored, "state buffers")
     spec = header.get("optimizer")
     if spec is not None:
         n_slots = model_header.optimizer(spec).n_slots
@@ -126,6 +129,7 @@ def load(path):
             header = _read_header(archive)
             net = _build(header, archive)
             _fill_params(net, archive)
+            _fill_states(net, archive)
             net.saved_optimizer = _optimizer(header.get("optimizer"), net, archive)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
@@ -184,6 +188,10 @@ def _layer(call, archive):
         if declared is not None:
             stored = {key: model_arrays.shape_of(archive, f"param/{call['layer']}.{key}.npy")[0] for key in declared}
             model_header.check_params(call, declared, stored)
+        declared = _declared_states(cls, call["config"])
+        if declared is not None:
+            stored = {key: model_arrays.shape_of(archive, f"state/{call['layer']}.{key}.npy")[0] for key in declared}
+            model_header.check_params(call, declared, stored, "state buffers")
         return cls(**call["config"], name=call["layer"])
     except ModelFileError:
         raise
@@ -195,6 +203,12 @@ def _layer(call, archive):
 def _declared_params(cls, config):
     """``{name: shape}`` the layer class says ``config`` gives, or ``None`` when it does not say."""
     shapes = cls.param_shapes(**config)
+    return None if shapes is None else {key: tuple(shape) for key, shape in shapes.items()}
+
+
+def _declared_states(cls, config):
+    """``{name: shape}`` of the state buffers the layer class says ``config`` gives, or ``None``."""
+    shapes = cls.state_shapes(**config)
     return None if shapes is None else {key: tuple(shape) for key, shape in shapes.items()}
 
 
@@ -213,6 +227,11 @@ def _check_like(name, array, shape, dtype):
 def _fill_params(net, archive):
     for key, value in net.params.items():
         value[...] = _stored(archive, f"param/{key}", value.shape, value.dtype)
+
+
+def _fill_states(net, archive):
+    for key, value in net.states.items():
+        value[...] = _stored(archive, f"state/{key}", value.shape, value.dtype)
 
 
 def _optimizer(spec, net, archive):

@@ -1,5 +1,6 @@
 """The training loop: epochs of online, mini-batch or full-batch steps."""
 import math
+import secrets
 
 import numpy as np
 
@@ -36,7 +37,9 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
 
     ``batch_size=None`` trains on the full batch, ``1`` online, ``k`` on mini-batches
     (the last one may be partial). With ``shuffle`` the sample order of each epoch is
-    drawn from ``seed``. An epoch's loss is the loss over its batches as they were
+    drawn from ``seed``, which also keys the random streams of the layers (dropout
+    masks): a run with the same seed repeats bit for bit. ``seed=None`` draws one from
+    the OS, recorded as ``History.seed``. An epoch's loss is the loss over its batches as they were
     trained (summed for sum losses, averaged over samples for mean losses). With
     ``tol``, training stops once the epoch loss has not improved by more than ``tol``
     for ``patience`` epochs. A non-finite loss stops training with
@@ -67,9 +70,11 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     n = len(target)
     size = n if batch_size is None else min(batch_size, n)
     shuffled = shuffle and size < n
-    rng = np.random.default_rng(seed) if shuffled else None  # ~10 us: a short call notices
+    run_seed = secrets.randbits(64) if seed is None else seed
+    monitor.history.seed = run_seed
+    rng = np.random.default_rng(run_seed) if shuffled else None  # ~10 us: a short call notices
     engine = net.engine
-    updates = engine.optimizer_updates(optimizer)
+    updates = engine.optimizer_updates(optimizer, seed=run_seed)
     mode = capture_mode()
     capture = mode == "always" or (mode == "auto" and epochs * -(-n // size) >= CAPTURE_MIN_STEPS)
     checkpoint = Checkpoint(net, optimizer, n)

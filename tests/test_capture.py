@@ -177,3 +177,37 @@ def test_cache_command_reports_and_clears_captured_epochs(tmp_path, monkeypatch,
     assert "removed 1 captured epoch(s)" in capsys.readouterr().out
     assert main(["cache"]) == 0
     assert ": 0 captured epoch(s), 0.0 MiB" in capsys.readouterr().out
+
+
+def contract2_graph():
+    """Every tier in one graph: a free layer on the input (its backward skipped), a shared
+    gradient-tier layer, a free leaky ReLU, a random mask, a fused layer with a context and state."""
+    from tier_layers import CountedScale, GradScale, Leaky, Mask
+
+    x = jitbp.Input(3)
+    h = jitbp.layer("dense", 3, 4, seed=0)(Leaky(3, slope=0.2)(x))
+    scale = GradScale(4)
+    h = CountedScale(4)(Mask(4, p=0.3)(Leaky(4, slope=0.1)(scale(scale(h)))))
+    return jitbp.Network(x, jitbp.layer("dense", 4, 2, seed=1)(h))
+
+
+def train_contract2(monkeypatch, mode):
+    monkeypatch.setenv("JITBP_CAPTURE", mode)
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(22, 3)), rng.normal(size=(22, 2))
+    net = contract2_graph()
+    optimizer = jitbp.Adam(lr=0.01)
+    history = net.learn(X, Y, "mse", optimizer, epochs=3, batch_size=5, seed=9)
+    history += net.learn(X, Y, "mse", optimizer, epochs=2, batch_size=5, seed=10)
+    return net, history
+
+
+def test_captured_epoch_runs_every_tier_like_the_tape(monkeypatch):
+    interpreted, h1 = train_contract2(monkeypatch, "never")
+    captured, h2 = train_contract2(monkeypatch, "always")
+    assert captured.engine._captured["mse"] is not None and captured.engine._captured["mse"].module is not None
+    assert list(h2) == list(h1)
+    for key in interpreted.params:
+        np.testing.assert_array_equal(captured.params[key], interpreted.params[key], err_msg=key)
+    counts = [layer.state["count"][0] for net in (interpreted, captured) for layer in net.layers if layer.state]
+    assert counts == [25, 25]  # 5 batches x 5 epochs, training forwards only

@@ -5,6 +5,7 @@ shared-layer updates resolved ahead of time; :mod:`.templates` supplies the rest
 """
 import importlib
 
+from .. import tiers
 from ..unwind import backward_plan
 from .cache import source_fingerprint
 from .templates import EPOCH, HEADER
@@ -29,6 +30,9 @@ class Source:
 
     def __init__(self, net, loss):
         self.net = net
+        self.forms = [tiers.form(node.layer) for node in net.calls]
+        #: Contract-2 calls get a Context built in the step from ``C`` (see :mod:`.runtime`).
+        self.contexts = any(form != tiers.CONTRACT1 for form in self.forms)
         self.imports = {}
         self.lines = []
         self.fwd = [self._alias(node.layer.forward_kernel, f"fwd{k}") for k, node in enumerate(net.calls)]
@@ -43,7 +47,8 @@ class Source:
         self.ahead = {}
         for k, node in enumerate(net.calls):
             fused = node.layer.backward_forward_kernel
-            if (fused is not None and kernel_name(fused) is not None and id(node.layer) not in self.shared
+            if (fused is not None and self.forms[k] == tiers.CONTRACT1 and kernel_name(fused) is not None
+                    and id(node.layer) not in self.shared
                     and all(inp.is_input for inp in node.inputs)):
                 self.ahead[k] = self._alias(fused, f"bwdfwd{k}")
         self.scratch = []  # (call, slot) for every private input-delta buffer
@@ -70,9 +75,13 @@ class Source:
         self._emit("BX, BT, V, D, WS, SC = bufs")
         for k, node in enumerate(net.calls):
             xs = "".join(self._value(inp) + ", " for inp in node.inputs)
+            if self.forms[k] != tiers.CONTRACT1:
+                self._emit(f"ctx{k} = Context(True, C[0][{k}], C[1][{k}], WS[{k}], C[2][{k}], t)")
             if k in self.ahead:
                 self._emit("if not ahead:")
-            self._emit(("    " if k in self.ahead else "") + f"{self.fwd[k]}(({xs}), P[{k}], V[{k}], WS[{k}])")
+            call = tiers.forward_source(self.forms[k], self.fwd[k], xs=f"({xs})", params=f"P[{k}]", y=f"V[{k}]",
+                                        ws=f"WS[{k}]", ctx=f"ctx{k}")
+            self._emit(("    " if k in self.ahead else "") + call)
         target = "BT" if loss.labels else "BT.reshape(n, -1)"
         self._emit("n = BT.shape[0]")
         self._emit(f"value = {self.loss}(V[{last}].reshape(n, -1), {target}, D[{last}].reshape(n, -1))")
@@ -86,6 +95,8 @@ class Source:
     def _unwind(self, k, step, unwound):
         net = self.net
         node = net.calls[k]
+        if tiers.skips_backward(self.forms[k], step.need_dx):
+            return
         dxs, scratch_of = [], {}
         for slot, target in enumerate(step.delta_of):
             if target is None:
@@ -101,16 +112,20 @@ class Source:
             unwound.add(id(node.layer))
             self._emit(f"for g in G[{shared}]:")
             self._emit("    g[:, :] = 0.0")
-        args = (f"(({xs}), V[{k}], D[{k}], ({''.join(d + ', ' for d in dxs)}), {step.need_dx}, P[{k}], {rule}, "
-                f"hyper, {states}, WS[{k}]")
+        args = dict(xs=f"({xs})", y=f"V[{k}]", dy=f"D[{k}]", dxs=f"({''.join(d + ', ' for d in dxs)})",
+                    need_dx=str(step.need_dx), params=f"P[{k}]", rule=rule, hyper="hyper", states=states,
+                    grads=f"C[3][{k}]", ws=f"WS[{k}]", ctx=f"ctx{k}")
         if k in self.ahead:
             next_xs = "".join(self._value(inp, "NX") + ", " for inp in node.inputs)
             self._emit("if fuse:")
-            self._emit(f"    {self.ahead[k]}{args}, ({next_xs}), NV[{k}])")
+            self._emit(f"    {tiers.backward_source(self.forms[k], self.ahead[k], **args)[:-1]}, ({next_xs}), NV[{k}])")
             self._emit("else:")
-            self._emit(f"    {self.bwd[k]}{args})")
+            self._emit(f"    {tiers.backward_source(self.forms[k], self.bwd[k], **args)}")
         else:
-            self._emit(f"{self.bwd[k]}{args})")
+            self._emit(tiers.backward_source(self.forms[k], self.bwd[k], **args))
+        if self.forms[k] == tiers.GRADIENT:
+            for j in range(len(node.layer.params)):
+                self._emit(f"apply_gradient({rule}, P[{k}][{j}], C[3][{k}][{j}], {states}[{j}], hyper)")
         for slot, target in step.fan_in:
             self._emit(f"add_into(D[{target}], SC[{scratch_of[slot]}])")
         if shared is not None and net.first_call_of(node.layer) is node:
@@ -124,9 +139,13 @@ class Source:
             for alias, (module, name) in sorted(self.imports.items()))
         packages = sorted({module.split(".")[0] for module, _ in self.imports.values()} | {"jitbp"})
         stamp = f"# kernel sources: {source_fingerprint(packages)}\n"
+        if self.contexts:
+            imports += "from jitbp.context import Context\n"
+        extra = ", C, t" if self.contexts else ""
         step = ("\n\n@njit(cache=True, inline=\"always\")\n"
-                "def step(bufs, NX, NV, ahead, fuse, P, ST, G, rule, hyper):\n")
+                f"def step(bufs, NX, NV, ahead, fuse, P, ST, G, rule, hyper{extra}):\n")
         gathers = "\n".join(f"    gather(X[{j}], order, start, BX[{j}])" for j in range(len(self.net.inputs)))
         weight = "value * (stop - start) / n" if loss.mean else "value"
         return (HEADER + stamp + imports + f"FUSE_AHEAD = {bool(self.ahead)}\n" + step + "\n".join(self.lines)
-                + "\n" + EPOCH.format(gathers=gathers, weight=weight))
+                + "\n" + EPOCH.format(gathers=gathers, weight=weight, ctx_param=", C" if self.contexts else "",
+                             ctx_args=", C, C[4] + done + 1" if self.contexts else ""))

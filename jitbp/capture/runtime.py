@@ -8,7 +8,7 @@ from .codegen import Source
 class CapturedEpoch:
     """A compiled epoch for one network and loss; ``None`` from :meth:`build` if not capturable."""
 
-    def __init__(self, net, loss, text, scratch, ahead):
+    def __init__(self, net, loss, text, scratch, ahead, contexts):
         self.net = net
         self.loss = loss
         self.text = text
@@ -16,6 +16,8 @@ class CapturedEpoch:
         self.module = None
         self._scratch = scratch
         self._ahead = ahead
+        #: True when the epoch takes the contract-2 argument ``C`` (:meth:`_contexts`).
+        self._has_contexts = contexts
 
     @classmethod
     def build(cls, net, loss):
@@ -23,7 +25,17 @@ class CapturedEpoch:
             source = Source(net, loss)
         except LookupError:
             return None
-        return cls(net, loss, source.text(loss), source.scratch, sorted(source.ahead))
+        return cls(net, loss, source.text(loss), source.scratch, sorted(source.ahead), source.contexts)
+
+    def _contexts(self, engine, updates):
+        """``C``: per call the settings, the state tuple, the random key and the gradient
+        scratch, then the training steps taken before this epoch."""
+        calls = self.net.calls
+        return (tuple(self.net.layer_settings[id(node.layer)] for node in calls),
+                tuple(tuple(node.layer.state.values()) for node in calls),
+                np.array(updates.seeds, dtype=np.uint64),
+                tuple(engine.gradient_scratch(node.layer) for node in calls),
+                np.int64(updates.steps_done))
 
     def _buffers(self, engine, batch, inputs, target):
         bufs = engine.buffers(batch)
@@ -52,10 +64,11 @@ class CapturedEpoch:
                                            workspaces, scratch)
         return following
 
-    def run(self, engine, inputs, target, order, size, optimizer, shared_grads):
+    def run(self, engine, inputs, target, order, size, updates):
         """One epoch, as :meth:`Engine.train_epoch` returns it; ``None`` if the parameters'
         step counts differ or no cache directory works (the interpreted engine handles that)."""
         net = self.net
+        optimizer = updates.optimizer
         n = len(target)
         layer_params = [tuple(node.layer.params.values()) for node in net.calls]
         all_params = [p for layer in net.layers for p in layer.params.values()]
@@ -69,8 +82,10 @@ class CapturedEpoch:
         ahead = self._ahead_buffers(engine, size, full) if self._ahead else full
         args = (tuple(inputs), target, order, size, full, ahead, part, tuple(layer_params),
                 tuple(optimizer.states(params) for params in layer_params),
-                tuple(tuple(g.reshape(1, -1) for g in grads) for grads in shared_grads),
+                tuple(tuple(g.reshape(1, -1) for g in grads) for grads in updates.shared_grads()),
                 optimizer.rule, optimizer.base_hyper(), steps.pop())
+        if self._has_contexts:
+            args += (self._contexts(engine, updates),)
         module = compiled(self.text, "epoch", args)
         if module is None:
             return None

@@ -29,7 +29,7 @@ def gather_inputs(X, order, start, BX):
 
 
 @njit(cache=True)
-def epoch(X, T, order, size, full, ahead_bufs, part, P, ST, G, rule, base, steps_before):
+def epoch(X, T, order, size, full, ahead_bufs, part, P, ST, G, rule, base, steps_before{ctx_param}):
     n = T.shape[0]
     hyper = np.empty_like(base)
     total = 0.0
@@ -46,14 +46,14 @@ def epoch(X, T, order, size, full, ahead_bufs, part, P, ST, G, rule, base, steps
             gather(T, order, start, bufs[1])
             if fuse:
                 gather_inputs(X, order, start + size, following[0])
-            value = step(bufs, following[0], following[2], ahead, fuse, P, ST, G, rule, hyper)
+            value = step(bufs, following[0], following[2], ahead, fuse, P, ST, G, rule, hyper{ctx_args})
             ahead = fuse
             if fuse:
                 bufs, following = following, bufs
         else:
             gather_inputs(X, order, start, part[0])
             gather(T, order, start, part[1])
-            value = step(part, part[0], part[2], False, False, P, ST, G, rule, hyper)
+            value = step(part, part[0], part[2], False, False, P, ST, G, rule, hyper{ctx_args})
         if not np.isfinite(value):
             return total, done, value
         total += {weight}
