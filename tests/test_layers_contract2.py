@@ -569,8 +569,6 @@ def test_dropout_p0_trains_exactly_like_no_dropout(regression):
     np.testing.assert_array_equal(with_dropout.predict(X), without.predict(X))
 
 
-@pytest.mark.xfail(reason="model files do not store Layer.state yet (serialization is c2-core's); "
-                          "remove this mark when they do", strict=False)
 def test_batchnorm_state_is_saved_and_loaded(tmp_path, regression):
     X, Y = regression
     net = mlp(jitbp.layer("batchnorm", 6))
@@ -582,6 +580,24 @@ def test_batchnorm_state_is_saved_and_loaded(tmp_path, regression):
     for key, value in net.layers[1].state.items():
         np.testing.assert_array_equal(loaded.layers[1].state[key], value, err_msg=key)
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+
+
+def test_captured_epoch_equals_the_interpreted_tape(monkeypatch, regression):
+    """Dropout masks, batchnorm statistics and the gradient tier agree on both paths."""
+    X, Y = regression
+    runs = []
+    for mode in ("never", "always"):
+        monkeypatch.setenv("JITBP_CAPTURE", mode)
+        net = jitbp.Sequential(jitbp.layer("dense", 4, 6, seed=0), jitbp.layer("batchnorm", 6),
+                               jitbp.layer("gelu"), jitbp.layer("dropout", 0.3), jitbp.layer("dense", 6, 3, seed=1))
+        history = net.learn(X, Y, "mse", jitbp.Adam(lr=0.01), epochs=2, batch_size=4, seed=4)
+        runs.append((list(history), net))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-12)
+    (_, interpreted), (_, captured) = runs
+    for key, value in interpreted.params.items():
+        np.testing.assert_allclose(captured.params[key], value, rtol=1e-12, atol=1e-14, err_msg=key)
+    for key, value in interpreted.layers[1].state.items():
+        np.testing.assert_allclose(captured.layers[1].state[key], value, rtol=1e-12, atol=1e-14, err_msg=key)
 
 
 def test_dropout_batchnorm_example_learns_digits(monkeypatch, capsys):
