@@ -123,6 +123,14 @@ def x():
     return values
 
 
+@pytest.mark.parametrize("case", CONTRACT2_CASES, ids=lambda case: case.id)
+def test_kit_cases_build_and_are_registered_with_cuda_twins(case):
+    layer = case.make()
+    assert layer.output_shape(case.input_shapes) == case.input_shapes[0]
+    info = jitbp.available_layers()[case.kind]
+    assert info["plugin"].startswith("jitbp.layers.") and info["cuda"], info
+
+
 # -- free-tier activations ---------------------------------------------------------------------------
 
 
