@@ -604,3 +604,37 @@ def test_dropout_batchnorm_example_learns_digits(monkeypatch, capsys):
     assert results["digits"] > 0.6, f"eval-mode accuracy {results['digits']:.1%} after 2 epochs (chance: 10%)"
     assert "eval-mode test accuracy" in capsys.readouterr().out
     del sys.modules["dropout_batchnorm"]
+
+
+CACHE_PROBE = """
+import json, numpy as np, jitbp
+from test_layers_contract2 import context, run_backward, run_forward, workspaces
+report = {}
+for kind, args in [("dropout", (0.3,)), ("batchnorm", (3,)), ("layernorm", (3,)), ("gelu", ()), ("softplus", ())]:
+    layer = jitbp.layer(kind, *args)
+    for dtype in (np.float64, np.float32):
+        x = np.linspace(-1, 1, 6, dtype=dtype).reshape(2, 3)
+        ctx = context(layer, ws=workspaces(layer, x))
+        run_backward(layer, x, run_forward(layer, x, ctx), np.ones_like(x), ctx)
+    for kernel in (layer.forward_kernel, layer.backward_kernel):
+        report[kernel.py_func.__qualname__] = [sum(kernel.stats.cache_hits.values()),
+                                               sum(kernel.stats.cache_misses.values())]
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.slow
+def test_kernels_load_from_the_cache_in_a_second_process():
+    """Module-level ``cache=True`` kernels: one compilation per dtype, reused by the next process."""
+    import json
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pathlib.Path(__file__).parent)] + sys.path))
+    for attempt in ("fill", "reuse"):
+        done = subprocess.run([sys.executable, "-c", CACHE_PROBE], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+    for name, (hits, misses) in json.loads(done.stdout.splitlines()[-1]).items():
+        assert misses == 0 and hits == 2, f"{name}: {misses} compilation(s), {hits} cache hit(s) in a second process"
