@@ -164,22 +164,22 @@ def test_settings_and_config_round_trip():
 
 
 @pytest.mark.parametrize("kind, args, kwargs, error, words", [
-    ("dropout", (1.0,), {}, ValueError, "p must be in [0, 1)"),
-    ("dropout", (-0.1,), {}, ValueError, "p must be in [0, 1)"),
-    ("dropout", ("half",), {}, TypeError, "p must be a number"),
-    ("leaky_relu", (float("nan"),), {}, ValueError, "negative_slope must be a finite"),
+    ("dropout", (1.0,), {}, ValueError, "must be a finite number in [0, 1)"),
+    ("dropout", (-0.1,), {}, ValueError, "must be a finite number in [0, 1)"),
+    ("dropout", ("half",), {}, TypeError, "p (the probability of zeroing an element) must be a number"),
+    ("leaky_relu", (float("nan"),), {}, ValueError, "negative_slope must be a finite number"),
     ("elu", ("1",), {}, TypeError, "alpha must be a number"),
     ("gelu", ("erf",), {}, ValueError, "approximate must be 'none' or 'tanh'"),
-    ("softplus", (0.0,), {}, ValueError, "beta must be a finite positive"),
-    ("softplus", (1.0, float("inf")), {}, ValueError, "threshold must be a finite"),
+    ("softplus", (0.0,), {}, ValueError, "beta must be a finite number in (0, inf)"),
+    ("softplus", (1.0, float("inf")), {}, ValueError, "threshold must be a finite number, got inf"),
     ("batchnorm", (0,), {}, ValueError, "batchnorm: n"),
     ("batchnorm", (2.5,), {}, TypeError, "batchnorm: n"),
-    ("batchnorm", (3,), {"momentum": 1.5}, ValueError, "momentum must be in [0, 1]"),
-    ("batchnorm", (3,), {"eps": 0.0}, ValueError, "eps must be in (0, inf]"),
+    ("batchnorm", (3,), {"momentum": 1.5}, ValueError, "momentum must be a finite number in [0, 1]"),
+    ("batchnorm", (3,), {"eps": 0.0}, ValueError, "eps must be a finite number in (0, inf)"),
     ("layernorm", (0,), {}, ValueError, "layernorm: shape"),
     ("layernorm", ([],), {}, TypeError, "layernorm: shape"),
     ("layernorm", (3,), {"elementwise_affine": 1}, TypeError, "elementwise_affine must be True or False"),
-    ("layernorm", (3,), {"eps": -1.0}, ValueError, "eps must be in (0, inf]"),
+    ("layernorm", (3,), {"eps": -1.0}, ValueError, "eps must be a finite number in (0, inf)"),
 ])
 def test_bad_arguments(kind, args, kwargs, error, words):
     with pytest.raises(error) as info:

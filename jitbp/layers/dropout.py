@@ -4,12 +4,12 @@ and the survivors scaled by ``1 / (1 - p)``; in prediction it is the identity.
 The mask is never stored: element ``i`` of a batch is kept when
 ``jitbp.rng.uniform(ctx.seed, ctx.step, i) >= p``, which the backward recomputes.
 """
-import numpy as np
 from numba import njit
 
 from ..hookspecs import hookimpl
 from ..layer import FREE, Layer
 from ..rng import uniform
+from .numbers import check_number
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -52,11 +52,8 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5, *, name=None):
         super().__init__(name=name)
-        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
-            raise TypeError(f"dropout: p must be a number in [0, 1), got {p!r}")
-        if not 0.0 <= float(p) < 1.0:
-            raise ValueError(f"dropout: p must be in [0, 1) (the probability of zeroing an element), got {p!r}")
-        self.p = float(p)
+        self.p = check_number("dropout", "p (the probability of zeroing an element)", p, 0.0, 1.0,
+                              include_high=False)
 
     def settings(self):
         return {"p": self.p}

@@ -12,19 +12,9 @@ from numba import njit
 from ..errors import ShapeError
 from ..hookspecs import hookimpl
 from ..layer import GRADIENT, Layer, check_size
+from .numbers import check_number
 
 MOMENTUM, EPS = 0, 1
-
-
-def _check_number(layer, name, value, low, high=math.inf, include_low=True):
-    """``value`` as a float in [low, high] (or (low, high]), or a clear error naming ``layer``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{layer}: {name} must be a number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and (value >= low if include_low else value > low) and value <= high):
-        interval = f"{'[' if include_low else '('}{low:g}, {high:g}]"
-        raise ValueError(f"{layer}: {name} must be in {interval}, got {value!r}")
-    return value
 
 
 # -- batchnorm: x of shape (batch, channels) or (batch, channels, length) ------------------------
@@ -111,8 +101,8 @@ class BatchNorm(Layer):
     def __init__(self, n, momentum=0.1, eps=1e-5, *, name=None):
         super().__init__(name=name)
         self.n = check_size("batchnorm: n (the number of features or channels)", n)
-        self.momentum = _check_number("batchnorm", "momentum", momentum, 0.0, 1.0)
-        self.eps = _check_number("batchnorm", "eps", eps, 0.0, include_low=False)
+        self.momentum = check_number("batchnorm", "momentum", momentum, 0.0, 1.0)
+        self.eps = check_number("batchnorm", "eps", eps, 0.0, include_low=False)
         self.params["gamma"] = np.ones(self.n)
         self.params["beta"] = np.zeros(self.n)
         self.state["running_mean"] = np.zeros(self.n)
@@ -222,7 +212,7 @@ class LayerNorm(Layer):
     def __init__(self, shape, eps=1e-5, elementwise_affine=True, *, name=None):
         super().__init__(name=name)
         self.shape = _normalized_shape(shape)
-        self.eps = _check_number("layernorm", "eps", eps, 0.0, include_low=False)
+        self.eps = check_number("layernorm", "eps", eps, 0.0, include_low=False)
         if not isinstance(elementwise_affine, (bool, np.bool_)):
             raise TypeError(f"layernorm: elementwise_affine must be True or False, got {elementwise_affine!r}")
         self.elementwise_affine = bool(elementwise_affine)

@@ -7,12 +7,12 @@ through :func:`jitbp.scalar.on_cuda`. Formulas as ``torch.nn.functional``.
 """
 import math
 
-import numpy as np
 from numba import njit
 
 from ..hookspecs import hookimpl
 from ..layer import FREE, Layer
 from ..scalar import scalar
+from .numbers import check_number
 
 SQRT_HALF = 0.7071067811865476
 #: 1 / sqrt(2 pi) and sqrt(2 / pi)
@@ -180,17 +180,6 @@ def softplus_backward(xs, y, dy, dxs, ctx):
 # -- the layers ------------------------------------------------------------------------------------
 
 
-def check_float(layer, name, value, positive=False):
-    """``value`` as a finite float (``> 0`` if ``positive``), or a clear error naming ``layer``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{layer}: {name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or (positive and value <= 0.0):
-        raise ValueError(f"{layer}: {name} must be a finite{' positive' if positive else ''} number, "
-                         f"got {value!r}")
-    return value
-
-
 class Smooth(Layer):
     """A free-tier element-wise activation whose settings are its constructor's floats."""
 
@@ -209,7 +198,7 @@ class LeakyReLU(Smooth):
 
     def __init__(self, negative_slope=0.01, *, name=None):
         super().__init__(name=name)
-        self.negative_slope = check_float("leaky_relu", "negative_slope", negative_slope)
+        self.negative_slope = check_number("leaky_relu", "negative_slope", negative_slope)
 
     def settings(self):
         return {"negative_slope": self.negative_slope}
@@ -223,7 +212,7 @@ class ELU(Smooth):
 
     def __init__(self, alpha=1.0, *, name=None):
         super().__init__(name=name)
-        self.alpha = check_float("elu", "alpha", alpha)
+        self.alpha = check_number("elu", "alpha", alpha)
 
     def settings(self):
         return {"alpha": self.alpha}
@@ -264,8 +253,8 @@ class Softplus(Smooth):
 
     def __init__(self, beta=1.0, threshold=20.0, *, name=None):
         super().__init__(name=name)
-        self.beta = check_float("softplus", "beta", beta, positive=True)
-        self.threshold = check_float("softplus", "threshold", threshold)
+        self.beta = check_number("softplus", "beta", beta, low=0.0, include_low=False)
+        self.threshold = check_number("softplus", "threshold", threshold)
 
     def settings(self):
         return {"beta": self.beta, "threshold": self.threshold}
