@@ -17,6 +17,7 @@ from . import kernels, rng, tiers
 from .buffercache import BufferCache
 from .capture import CapturedEpoch
 from .context import Context
+from .culprit import COMPILE_ERRORS, compile_error
 from .unwind import backward_plan
 
 #: The step ``gradients()`` runs its training-mode pass at, with run seed GRADIENTS_SEED.
@@ -221,8 +222,11 @@ class Engine:
             y = bufs.values[i]
             ws = bufs.workspaces[i]
             ctx = self.context(i, run, ws)
-            tiers.forward(self.forms[i], layer.forward_kernel, xs=xs, params=tuple(layer.params.values()), y=y,
-                          ws=ws, ctx=ctx)
+            try:
+                tiers.forward(self.forms[i], layer.forward_kernel, xs=xs, params=tuple(layer.params.values()), y=y,
+                              ws=ws, ctx=ctx)
+            except COMPILE_ERRORS as error:  # first call: the kernel does not compile for these arguments
+                raise compile_error(layer, "forward_kernel", error) from error
             values[id(node)] = y
             if tape is not None:
                 tape.append((i, xs, y, ctx))
@@ -261,9 +265,12 @@ class Engine:
             rule, hyper, states = updates.before(node)
             params = tuple(layer.params.values())
             grads = self.gradient_scratch(layer)
-            tiers.backward(self.forms[i], layer.backward_kernel, xs=xs, y=y, dy=bufs.deltas[i], dxs=dxs,
-                           need_dx=step.need_dx, params=params, rule=rule, hyper=hyper, states=states,
-                           grads=grads, ws=bufs.workspaces[i], ctx=ctx)
+            try:
+                tiers.backward(self.forms[i], layer.backward_kernel, xs=xs, y=y, dy=bufs.deltas[i], dxs=dxs,
+                               need_dx=step.need_dx, params=params, rule=rule, hyper=hyper, states=states,
+                               grads=grads, ws=bufs.workspaces[i], ctx=ctx)
+            except COMPILE_ERRORS as error:
+                raise compile_error(layer, "backward_kernel", error) from error
             for param, grad, state in zip(params, grads, states):
                 kernels.apply_gradient(rule, param, grad, state, hyper)
             for slot, target in step.fan_in:

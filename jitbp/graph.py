@@ -3,6 +3,7 @@ import numbers
 
 import numpy as np
 
+from .culprit import check_output_shape, check_workspace_shapes
 from .errors import ShapeError
 
 
@@ -46,7 +47,9 @@ def call_layer(layer, inputs):
     wanted = layer.input_shape()
     if wanted is not None and shapes[0] != tuple(wanted):
         raise ShapeError(f"{layer.kind} expects per-sample input shape {tuple(wanted)}, got {shapes[0]}")
-    return Node(layer.output_shape(shapes), layer, inputs)
+    output = check_output_shape(layer, shapes, layer.output_shape(shapes))
+    check_workspace_shapes(layer, 1, shapes)
+    return Node(output, layer, inputs)
 
 
 def topological_calls(output):

@@ -19,10 +19,10 @@ itself has none.
 import importlib
 import json
 import os
-import subprocess
-import sys
+import re
 import tempfile
 import unittest
+import zlib
 from importlib.metadata import entry_points
 
 import numpy as np
@@ -32,6 +32,7 @@ from numba.core.caching import NullCache
 from . import kernels, optim
 from .gradcheck import SCALE_FLOOR, gradcheck
 from .graph import Input
+from .isolated import call, isolated
 from .layer import Layer
 from .network import Network
 from .plugins import DEFAULT_PLUGINS, ENTRY_POINT_GROUP, layer as build_layer, registry
@@ -45,12 +46,17 @@ FLOAT32_TOL = 1e-3
 
 class LayerCase:
     """A registered layer to check: built by ``jitbp.layer(kind, *args, **kwargs)`` for inputs of
-    ``input_shapes`` (per-sample shapes, one per input). ``id`` names the test cases."""
+    ``input_shapes`` (per-sample shapes, one per input). ``id`` names the test cases (by default
+    the call, keyword arguments included: ``conv1d(2,3,3,stride=2,seed=0)``). ``isolate=True``
+    runs each check in a child process, so a layer that crashes it fails that check only."""
 
-    def __init__(self, kind, *args, input_shapes, id=None, **kwargs):
+    def __init__(self, kind, *args, input_shapes, id=None, isolate=False, **kwargs):
         self.kind, self.args, self.kwargs = kind, args, kwargs
         self.input_shapes = [tuple(shape) for shape in input_shapes]
-        self.id = id or f"{kind}({','.join(map(repr, args))})"
+        self.isolate = isolate
+        self.id = id or case_id(kind, args, kwargs)
+        #: The id kits before keyword arguments gave (``expected_failures`` may still use it).
+        self.legacy_id = f"{kind}({','.join(map(repr, args))})"
 
     def make(self):
         """A fresh layer (the same parameters every time when the arguments fix a seed)."""
@@ -60,14 +66,38 @@ class LayerCase:
         return f"LayerCase({self.id})"
 
 
+def case_id(kind, args, kwargs):
+    """``kind(arg,...,key=value,...)``: stable across runs (arrays by shape and a digest of their
+    bytes, never by address) and without whitespace or brackets, so pytest ids stay selectable."""
+    parts = [_id_value(a) for a in args] + [f"{key}={_id_value(value)}" for key, value in kwargs.items()]
+    return f"{kind}({','.join(parts)})"
+
+
+def _id_value(value):
+    if isinstance(value, np.ndarray):
+        digest = zlib.crc32(np.ascontiguousarray(value).tobytes() + value.dtype.str.encode())
+        return f"array({'x'.join(map(str, value.shape))}:{digest:08x})"
+    if isinstance(value, np.generic):
+        return _id_value(value.item())
+    if isinstance(value, (tuple, list)):
+        return f"({','.join(map(_id_value, value))})"
+    if isinstance(value, dict):
+        return f"({','.join(f'{k}={_id_value(v)}' for k, v in value.items())})"
+    if isinstance(value, str):
+        return value if re.fullmatch(r"[\w.+-]+", value) else re.sub(r"[\s\[\]]", "_", repr(value))
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    return type(value).__name__  # an object's repr may hold its address
+
+
 def builtin_cases():
     """Cases covering every layer jitbp ships."""
     flat = [(4,)]
     cases = [LayerCase("dense", 4, 3, input_shapes=flat, seed=0),
-             LayerCase("dense", 4, 3, bias=False, input_shapes=flat, seed=1, id="dense(4,3,bias=False)"),
+             LayerCase("dense", 4, 3, bias=False, input_shapes=flat, seed=1),
              # above dense.TINY_WEIGHTS: the kernels that are not inlined, and backward_forward_kernel
              LayerCase("dense", 12, 9, input_shapes=[(12,)], seed=2),
-             LayerCase("dense", 12, 9, bias=False, input_shapes=[(12,)], seed=3, id="dense(12,9,bias=False)")]
+             LayerCase("dense", 12, 9, bias=False, input_shapes=[(12,)], seed=3)]
     cases += [LayerCase(kind, input_shapes=[(2, 3)]) for kind in ("sigmoid", "tanh", "relu", "identity", "step")]
     cases += [LayerCase("softmax", input_shapes=flat),
               LayerCase("add", input_shapes=[(3,), (3,)], id="add(2 inputs)"),
@@ -458,13 +488,9 @@ def check_cached(case):
     for dtype in (np.float64, np.float32):
         _kernel_pass(layer, case.input_shapes, 2, dtype)
     cls = type(layer)
-    code = ("import json, sys; from jitbp.testing import _cache_report; "
-            "print(json.dumps(_cache_report(*json.loads(sys.argv[1]))))")
-    payload = json.dumps([cls.__module__, cls.__qualname__, layer.config(), case.input_shapes])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    done = subprocess.run([sys.executable, "-c", code, payload], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, f"second process failed:\n{done.stderr}"
-    for name, (hits, misses) in json.loads(done.stdout.splitlines()[-1]).items():
+    report = call("jitbp.testing._cache_report", cls.__module__, cls.__qualname__, layer.config(),
+                  case.input_shapes, what=f"check_cached (second process) of layer {case.kind!r}")
+    for name, (hits, misses) in report.items():
         assert misses == 0 and hits >= 2, (
             f"{name}: {misses} compilation(s) and {hits} cache hit(s) in a second process; "
             "expected every signature (float32 and float64) from the cache")
@@ -510,13 +536,10 @@ def check_cuda(case):
     layer = case.make()
     if layer.cuda_kernels is None:
         raise unittest.SkipTest(f"layer {layer.kind!r} has no CUDA kernels (cuda_kernels is None)")
-    code = ("import json, sys; from jitbp.testing import _cuda_report; "
-            "print(json.dumps(_cuda_report(*json.loads(sys.argv[1]))))")
-    payload = json.dumps([case.kind, list(case.args), case.kwargs, case.input_shapes])
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=os.pathsep.join(sys.path))
-    done = subprocess.run([sys.executable, "-c", code, payload], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, f"CUDA simulator run failed:\n{done.stderr}"
-    for name, (gpu, cpu) in json.loads(done.stdout.splitlines()[-1]).items():
+    # arguments travel pickled, so a case may hold arrays (LayerCase("scale", w=np.ones(3), ...))
+    report = call("jitbp.testing._cuda_report", case.kind, case.args, case.kwargs, case.input_shapes,
+                  what=f"check_cuda of layer {case.kind!r} on the CUDA simulator", env={"NUMBA_ENABLE_CUDASIM": "1"})
+    for name, (gpu, cpu) in report.items():
         _assert_close(f"CUDA {name}", np.array(gpu), np.array(cpu), 1e-9)
 
 
@@ -533,11 +556,7 @@ def parametrize_with_checks(cases, expected_failures=None):
     """
     import pytest
 
-    expected_failures = expected_failures or {}
-    ids = [case.id for case in cases]
-    unknown = set(expected_failures) - set(ids)
-    if unknown:
-        raise KeyError(f"expected_failures names unknown case(s): {sorted(unknown)}")
+    expected_failures = _by_case_id(cases, expected_failures or {})
     names = {check.__name__ for check in CHECKS}
     params = []
     for case in cases:
@@ -547,5 +566,23 @@ def parametrize_with_checks(cases, expected_failures=None):
             raise KeyError(f"expected_failures for {case.id} names unknown check(s): {sorted(bad)}")
         for check in CHECKS:
             marks = [pytest.mark.xfail(reason=reasons[check.__name__], strict=True)] if check.__name__ in reasons else []
-            params.append(pytest.param(case, check, id=f"{case.id}-{check.__name__}", marks=marks))
+            params.append(pytest.param(case, isolated(check) if case.isolate else check,
+                                       id=f"{case.id}-{check.__name__}", marks=marks))
     return pytest.mark.parametrize("case, check", params)
+
+
+def _by_case_id(cases, expected_failures):
+    """``expected_failures`` keyed by case id; a key may also be a case's id as kits before
+    keyword arguments wrote it (``scale(3)`` for ``scale(3,seed=0)``) when one case has it."""
+    ids = {case.id: case.id for case in cases}
+    legacy = {}
+    for case in cases:
+        legacy.setdefault(case.legacy_id, []).append(case.id)
+    resolved = {}
+    for key, reasons in expected_failures.items():
+        matches = [ids[key]] if key in ids else legacy.get(key, [])
+        if len(matches) != 1:
+            why = "unknown" if not matches else f"ambiguous (it could be {', '.join(matches)})"
+            raise KeyError(f"expected_failures names {why} case {key!r}; case ids: {sorted(ids)}")
+        resolved[matches[0]] = reasons
+    return resolved

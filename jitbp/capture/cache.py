@@ -129,7 +129,7 @@ def compiled(text, function, args):
                 continue
             module = _ready[key] = _compile(directory, name, text, function, signature)
             return module
-        except errors.NumbaError:  # the graph itself does not compile: as without a cache
+        except (errors.NumbaError, errors.UnsupportedBytecodeError):  # the graph itself does not compile
             raise
         except Exception as error:
             directory = directory or tempfile.gettempdir()

@@ -1,6 +1,7 @@
 """The runtime of a captured epoch: packs the engine's buffers into the compiled function's arguments."""
 import numpy as np
 
+from ..culprit import COMPILE_ERRORS, captured_compile_error
 from .cache import compiled
 from .codegen import Source
 
@@ -86,7 +87,10 @@ class CapturedEpoch:
                 optimizer.rule, optimizer.base_hyper(), steps.pop())
         if self._has_contexts:
             args += (self._contexts(engine, updates),)
-        module = compiled(self.text, "epoch", args)
+        try:
+            module = compiled(self.text, "epoch", args)
+        except COMPILE_ERRORS as error:  # name the layer whose kernel failed, not the generated module
+            raise (captured_compile_error(net, self.text, error) or error) from error
         if module is None:
             return None
         self.module = module
