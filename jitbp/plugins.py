@@ -19,6 +19,9 @@ DEFAULT_PLUGINS = (
     "jitbp.layers.activations",
     "jitbp.layers.softmax",
     "jitbp.layers.merge",
+    "jitbp.layers.dropout",
+    "jitbp.layers.normalization",
+    "jitbp.layers.smooth",
 )
 
 

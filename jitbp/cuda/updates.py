@@ -3,6 +3,7 @@ returns ``(rule, hyper, states)``, ``after(node)`` follows the kernel)."""
 import numpy as np
 
 from .. import kernels
+from ..engine import call_seeds, steps_taken
 from .api import cuda
 from .rules import apply_gradient
 
@@ -16,10 +17,13 @@ class DeviceUpdates:
     and optimizer state back into the host arrays.
     """
 
-    def __init__(self, engine, optimizer):
+    def __init__(self, engine, optimizer, seed=0):
         self.engine = engine
         self.optimizer = optimizer
         net = engine.net
+        #: Random keys of the calls in this run, and the training steps taken so far.
+        self.seeds = call_seeds(net, seed)
+        self.steps_done = steps_taken(net, optimizer)
         self.trained = [layer for layer in net.layers if layer.params]
         self._row = {id(layer): k for k, layer in enumerate(self.trained)}
         self._shared = {id(layer): [cuda.to_device(np.zeros_like(p)) for p in layer.params.values()]
