@@ -3,7 +3,7 @@ import numpy as np
 
 from . import checks, tiers
 from .access import Access
-from .engine import Engine, GradientCollector
+from .engine import GRADIENTS_SEED, GRADIENTS_STEP, Engine, GradientCollector, Run, call_seeds
 from .errors import ShapeError
 from .graph import Input, Node, reachable_inputs, topological_calls
 from .layer import Layer
@@ -116,28 +116,41 @@ class Network:
                 result[start:start + len(chunk[0])] = self.engine.to_host(self.engine.forward(bufs, chunk))
         return result
 
-    def loss(self, X, Y, loss="mse"):
-        """The loss over all samples (sum losses summed, mean losses averaged)."""
+    def loss(self, X, Y, loss="mse", *, training=False, seed=GRADIENTS_SEED, step=GRADIENTS_STEP):
+        """The loss over all samples (sum losses summed, mean losses averaged), in prediction
+        mode; with ``training`` the one :meth:`gradients` differentiates at ``seed`` and ``step``."""
         loss = get_loss(loss)
         inputs = checks.inputs(self, X)
         target = checks.targets(self, Y, loss, len(inputs[0]))
         n = len(target)
         total = 0.0
+        run = self._training_run(seed, step)
         with self._access.shared():
-            for _, _, samples, value in self._loss_chunks(inputs, target, loss, taped=False):
+            for _, _, samples, value in self._loss_chunks(inputs, target, loss, taped=training, run=run):
                 total += value * samples / n if loss.mean else value
         return total
 
-    def gradients(self, X, Y, loss="mse"):
+    def _training_run(self, seed, step):
+        """The training-mode pass at ``seed`` and ``step``; ``None`` for the engine's default one."""
+        seed = checks.seed(seed)
+        step = checks.positive_int("step", step)
+        if (seed, step) == (GRADIENTS_SEED, GRADIENTS_STEP):
+            return None
+        return Run(True, np.int64(step), call_seeds(self, seed))
+
+    def gradients(self, X, Y, loss="mse", *, seed=GRADIENTS_SEED, step=GRADIENTS_STEP):
         """dLoss/dparam for every parameter over the whole of X (same keys as ``params``),
-        summed over chunks of samples (a mean loss's chunk weighted by its share)."""
+        summed over chunks of samples (a mean loss's chunk weighted by its share). Layers
+        run in training mode, their random streams keyed as ``learn(seed=seed)`` keys them
+        at optimizer step ``step``."""
         loss = get_loss(loss)
         inputs = checks.inputs(self, X)
         target = checks.targets(self, Y, loss, len(inputs[0]))
         n = len(target)
         collector = GradientCollector(self)
+        run = self._training_run(seed, step)
         with self._access.shared():
-            for bufs, tape, samples, _ in self._loss_chunks(inputs, target, loss, taped=True):
+            for bufs, tape, samples, _ in self._loss_chunks(inputs, target, loss, taped=True, run=run):
                 if loss.mean and samples < n:
                     self.engine.scale_output_delta(bufs, samples / n)
                 self.engine.backward(bufs, tape, collector)
@@ -145,15 +158,17 @@ class Network:
                 for layer in self.layers
                 for key, grad in zip(layer.params, collector.grads[id(layer)])}
 
-    def _loss_chunks(self, inputs, target, loss, taped):
+    def _loss_chunks(self, inputs, target, loss, taped, run=None):
         """Forward pass and loss over chunks of EVAL_CHUNK samples, recording each on a
-        fresh tape when ``taped``: yields ``(buffers, tape, samples, loss value)``."""
+        fresh tape when ``taped`` (in training mode, at ``run`` when given): yields
+        ``(buffers, tape, samples, loss value)``."""
         n = len(target)
         for start in range(0, n, EVAL_CHUNK):
             stop = min(start + EVAL_CHUNK, n)
             bufs = self.engine.buffers(stop - start)
             tape = [] if taped else None
-            output = self.engine.forward(bufs, [np.ascontiguousarray(x[start:stop]) for x in inputs], tape)
+            xs = [np.ascontiguousarray(x[start:stop]) for x in inputs]
+            output = self.engine.forward(bufs, xs, tape) if run is None else self.engine.forward(bufs, xs, tape, run)
             value = loss.check(self.engine.loss(bufs, output, np.ascontiguousarray(target[start:stop]), loss))
             yield bufs, tape, stop - start, value
 

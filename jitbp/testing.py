@@ -29,7 +29,8 @@ import numpy as np
 from numba import njit
 from numba.core.caching import NullCache
 
-from . import kernels, optim
+from . import kernels, optim, tiers
+from .context import Context
 from .gradcheck import SCALE_FLOOR, gradcheck
 from .graph import Input
 from .isolated import call, isolated
@@ -176,6 +177,16 @@ def _copy_params(source, target):
         target.params[key][...] = value
 
 
+def _gradients_at(net, X, Y, step):
+    """``net.gradients`` at ``step`` of a ``learn(seed=0)`` run, the states left unchanged
+    (so a random layer draws the same numbers as that learn step)."""
+    states = {key: value.copy() for key, value in net.states.items()}
+    grads = net.gradients(X, Y, seed=0, step=step)
+    for key, value in net.states.items():
+        value[...] = states[key]
+    return grads
+
+
 def _assert_close(name, actual, expected, rtol):
     scale = max(float(np.max(np.abs(expected), initial=0.0)), SCALE_FLOOR)
     err = float(np.max(np.abs(np.asarray(actual, np.float64) - expected), initial=0.0)) / scale
@@ -183,29 +194,58 @@ def _assert_close(name, actual, expected, rtol):
 
 
 class _Kernels:
-    """Direct calls of one layer's kernels, outside any network."""
+    """Direct calls of one layer's kernels, outside any network, in the form of its tier
+    (:mod:`jitbp.tiers`). Before each call the output, the input deltas, the gradient
+    scratch and the workspaces not kept from forward to backward are filled with NaN,
+    so a kernel that reads undefined memory or leaves elements unwritten fails here."""
 
     def __init__(self, layer, input_shapes, batch, dtype, seed=0):
         rng = np.random.default_rng(seed)
         shapes = [tuple(s) for s in input_shapes]
         self.layer = layer
+        self.form = tiers.form(layer)
         self.xs = tuple(rng.normal(size=(batch,) + s).astype(dtype) for s in shapes)
         self.params = tuple(np.ascontiguousarray(p, dtype) for p in layer.params.values())
+        self.state = tuple(np.array(v, dtype) for v in layer.state.values())
+        self.settings = tiers.pack_settings(layer, layer.kind)
         self.ws = tuple(np.empty(s, dtype) for s in layer.workspace_shapes(batch, shapes))
+        kept = layer.kept_workspaces
+        self.undefined = () if kept is None else tuple(k for k in range(len(self.ws)) if k not in kept)
         self.y_shape = (batch,) + tuple(layer.output_shape(shapes))
         self.dy = rng.normal(size=self.y_shape).astype(dtype)
 
-    def forward(self):
+    def context(self, training=True, step=1, key=7):
+        """The Context of a call (``None`` for a contract-1 layer)."""
+        if self.form == tiers.CONTRACT1:
+            return None
+        return Context(training, self.settings, self.state, self.ws, np.uint64(key), np.int64(step))
+
+    def _clear_workspaces(self):
+        for k in self.undefined:
+            self.ws[k][...] = np.nan
+
+    def forward(self, training=True, step=1, key=7):
         y = np.full(self.y_shape, np.nan, self.xs[0].dtype)
-        self.layer.forward_kernel(self.xs, self.params, y, self.ws)
+        self._clear_workspaces()
+        tiers.forward(self.form, self.layer.forward_kernel, xs=self.xs, params=self.params, y=y, ws=self.ws,
+                      ctx=self.context(training, step, key))
         return y
 
-    def backward(self, y, rule=kernels.ACCUMULATE, hyper=kernels.NO_HYPER, slots=1):
+    def backward(self, y, rule=kernels.ACCUMULATE, hyper=kernels.NO_HYPER, slots=1, step=1, key=7):
         """Input deltas of ``sum(dy * y)`` and the optimizer states after ``rule``: with
         ``ACCUMULATE``, the parameter gradients, reshaped like the parameters."""
         dxs = tuple(np.full_like(x, np.nan) for x in self.xs)
         states = tuple(np.zeros((slots, p.size), p.dtype) for p in self.params)
-        self.layer.backward_kernel(self.xs, y, self.dy, dxs, True, self.params, rule, hyper, states, self.ws)
+        grads = tuple(np.full_like(p, np.nan) for p in self.params) if self.form == tiers.GRADIENT else ()
+        self._clear_workspaces()
+        tiers.backward(self.form, self.layer.backward_kernel, xs=self.xs, y=y, dy=self.dy, dxs=dxs, need_dx=True,
+                       params=self.params, rule=rule, hyper=hyper, states=states, grads=grads, ws=self.ws,
+                       ctx=self.context(True, step, key))
+        for (name, _), grad in zip(self.layer.params.items(), grads):
+            assert np.all(np.isfinite(grad)), (
+                f"layer {self.layer.kind!r}: backward_kernel left elements of grads for {name} unwritten (NaN)")
+        for param, grad, state in zip(self.params, grads, states):
+            kernels.apply_gradient(rule, param, grad, state, hyper)
         if rule == kernels.ACCUMULATE:
             states = tuple(s.reshape(p.shape) for s, p in zip(states, self.params))
         return dxs, states
@@ -216,6 +256,7 @@ class _Kernels:
     def numerical(self, array, eps=1e-6):
         grad = np.empty_like(array)
         flat, out = array.reshape(-1), grad.reshape(-1)
+        states = [s.copy() for s in self.state]
         for i in range(flat.size):
             saved = flat[i]
             flat[i] = saved + eps
@@ -224,6 +265,8 @@ class _Kernels:
             lower = self.objective()
             flat[i] = saved
             out[i] = (upper - lower) / (2 * eps)
+            for s, old in zip(self.state, states):
+                s[...] = old
         return grad
 
 
@@ -273,12 +316,18 @@ def check_derivatives(case):
     """Input deltas and parameter gradients from the kernels match central differences (float64);
     the kernels write every output and input-delta element and the ACCUMULATE rule changes no parameter."""
     run = _Kernels(case.make(), case.input_shapes, batch=2, dtype=np.float64)
+    kind = run.layer.kind
+    states = [s.copy() for s in run.state]
     y = run.forward()
-    assert np.all(np.isfinite(y)), "forward_kernel left output elements unwritten (NaN)"
+    assert np.all(np.isfinite(y)), (f"layer {kind!r}: forward_kernel left output elements unwritten (NaN), "
+                                    f"or read an undefined workspace")
     before = [p.copy() for p in run.params]
     dxs, grads = run.backward(y)
     for k, dx in enumerate(dxs):
-        assert np.all(np.isfinite(dx)), f"backward_kernel left elements of input delta {k} unwritten (NaN)"
+        assert np.all(np.isfinite(dx)), (f"layer {kind!r}: backward_kernel left elements of input delta {k} "
+                                         f"unwritten (NaN), or read a workspace not in kept_workspaces")
+    for s, old in zip(run.state, states):
+        s[...] = old
     for p, old in zip(run.params, before):
         np.testing.assert_array_equal(p, old, err_msg="the ACCUMULATE rule must leave parameters unchanged")
     named = [(f"input delta {k}", dx, x) for k, (dx, x) in enumerate(zip(dxs, run.xs))]
@@ -295,10 +344,10 @@ def check_fused_update(case):
         expected = {key: value.copy() for key, value in net.params.items()}
         states = {key: {} for key in expected}
         for step in (1, 2):
-            grads = net.gradients(X, Y)
+            grads = _gradients_at(net, X, Y, step)
             expected = {key: _reference_step(opt, expected[key], grads[key], states[key], step)
                         for key in expected}
-            net.learn(X, Y, optimizer=opt, epochs=1, batch_size=None, shuffle=False)
+            net.learn(X, Y, optimizer=opt, epochs=1, batch_size=None, shuffle=False, seed=0)
             for key, value in net.params.items():
                 np.testing.assert_allclose(value, expected[key], rtol=1e-9, atol=1e-12,
                                            err_msg=f"{opt!r}, step {step}, parameter {key}")
@@ -315,9 +364,9 @@ def check_batch_of_one(case):
     online, _ = _network(case)
     _copy_params(net, online)
     lr = 0.05
-    net.learn(X, Y, optimizer=optim.SGD(lr=lr), epochs=1, batch_size=1, shuffle=False)
+    net.learn(X, Y, optimizer=optim.SGD(lr=lr), epochs=1, batch_size=1, shuffle=False, seed=0)
     for i in range(3):
-        grads = online.gradients(_rows(X, slice(i, i + 1)), Y[i:i + 1])
+        grads = _gradients_at(online, _rows(X, slice(i, i + 1)), Y[i:i + 1], i + 1)
         for key, value in online.params.items():
             value -= lr * grads[key]
     for key, value in net.params.items():
@@ -328,7 +377,8 @@ def check_backward_forward(case):
     """``backward_forward_kernel``, if the layer has one, equals ``backward_kernel`` then
     ``forward_kernel`` on the next batch: plain SGD, momentum and Adam, batches 1 and 2,
     with and without input deltas, in float64 and float32."""
-    if case.make().backward_forward_kernel is None:
+    layer = case.make()
+    if layer.backward_forward_kernel is None or tiers.form(layer) != tiers.CONTRACT1:
         raise unittest.SkipTest(f"layer {case.kind!r} has no backward_forward_kernel")
     for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
         for batch in (1, 2):
@@ -351,14 +401,50 @@ def _compare_backward_forward(case, dtype, batch, need_dx, opt, rtol, where):
         next_y = np.full(run.y_shape, np.nan, dtype)
         args = (run.xs, y, run.dy, dxs, need_dx, run.params, opt.rule, opt.hyper(1), states, run.ws)
         if run is separate:
-            run.layer.backward_kernel(*args)
-            run.layer.forward_kernel(following, run.params, next_y, run.ws)
+            tiers.backward(tiers.CONTRACT1, run.layer.backward_kernel, **dict(zip(
+                tiers.BACKWARD_ARGS[tiers.CONTRACT1], args)))
+            tiers.forward(tiers.CONTRACT1, run.layer.forward_kernel, xs=following, params=run.params, y=next_y,
+                          ws=run.ws)
         else:
             run.layer.backward_forward_kernel(*args, following, next_y)
         outcomes.append(dict(enumerate((dxs if need_dx else ()) + run.params + states + (next_y,))))
     for k, expected in outcomes[0].items():
         _assert_close(f"{where}: input delta, parameter, state or next output #{k}", outcomes[1][k], expected,
                       rtol)
+
+
+def check_prediction_mode(case):
+    """A training=False forward is deterministic (whatever the key and step) and changes no state."""
+    run = _Kernels(case.make(), case.input_shapes, batch=3, dtype=np.float64)
+    kind = run.layer.kind
+    states = [s.copy() for s in run.state]
+    first = run.forward(training=False, step=0, key=1)
+    assert np.all(np.isfinite(first)), f"layer {kind!r}: prediction-mode forward left output elements unwritten"
+    for name, s, old in zip(run.layer.state, run.state, states):
+        np.testing.assert_array_equal(s, old, err_msg=f"layer {kind!r}: prediction changed state {name!r}")
+    again = run.forward(training=False, step=0, key=2)
+    np.testing.assert_array_equal(again, first, err_msg=f"layer {kind!r}: prediction-mode forward is not "
+                                                        f"deterministic")
+    net, _ = _network(case)
+    X, _ = _data(net, 3)
+    saved = {key: value.copy() for key, value in net.states.items()}
+    np.testing.assert_array_equal(net.predict(X), net.predict(X), err_msg=f"layer {kind!r}: predict repeats")
+    for key, value in net.states.items():
+        np.testing.assert_array_equal(value, saved[key], err_msg=f"layer {kind!r}: predict changed state {key}")
+
+
+def check_random_stream(case):
+    """The training forward is keyed: the same key and step (and state) give the same output and state."""
+    outcomes = []
+    for _ in range(2):
+        run = _Kernels(case.make(), case.input_shapes, batch=3, dtype=np.float64)
+        y = run.forward(training=True, step=3, key=11)
+        outcomes.append((y, run.state))
+    kind = case.make().kind
+    np.testing.assert_array_equal(outcomes[1][0], outcomes[0][0],
+                                  err_msg=f"layer {kind!r}: the same key and step gave another output")
+    for k, (a, b) in enumerate(zip(outcomes[0][1], outcomes[1][1])):
+        np.testing.assert_array_equal(b, a, err_msg=f"layer {kind!r}: the same key and step gave another state {k}")
 
 
 def check_fan_out(case):
@@ -381,9 +467,9 @@ def check_shared(case):
     assert err <= GRAD_TOL, f"gradcheck with the layer called twice: relative error {err:.3g}"
     # Adam tells one update with the summed gradient from two updates (SGD would not).
     opt = optim.Adam(lr=0.01)
-    grads = net.gradients(X, Y)
+    grads = _gradients_at(net, X, Y, 1)
     expected = {key: _reference_step(opt, value.copy(), grads[key], {}, 1) for key, value in net.params.items()}
-    net.learn(X, Y, optimizer=opt, epochs=1, batch_size=None, shuffle=False)
+    net.learn(X, Y, optimizer=opt, epochs=1, batch_size=None, shuffle=False, seed=0)
     for key, value in net.params.items():
         np.testing.assert_allclose(value, expected[key], rtol=1e-9, atol=1e-12,
                                    err_msg=f"Adam step with the layer called twice, parameter {key}")
@@ -403,7 +489,7 @@ def check_dtypes(case):
         assert g32[key].dtype == np.float32, f"gradient {key} of the float32 network is {g32[key].dtype}"
         _assert_close(f"float32 gradient {key}", g32[key], g64[key], FLOAT32_TOL)
     for net in (net64, net32):
-        net.learn(X, Y, optimizer=optim.Adam(lr=0.01), epochs=1, shuffle=False)
+        net.learn(X, Y, optimizer=optim.Adam(lr=0.01), epochs=1, shuffle=False, seed=0)
     for key, value in net64.params.items():
         assert net32.params[key].dtype == np.float32, f"{key} is no longer float32 after learn"
         _assert_close(f"float32 parameter {key} after a step", net32.params[key], value, FLOAT32_TOL)
@@ -498,33 +584,49 @@ def check_cached(case):
 
 def _cuda_report(kind, args, kwargs, input_shapes):
     """``{name: [cuda result, cpu result]}`` for one layer's kernels run on the same arrays
-    (child process side, under ``NUMBA_ENABLE_CUDASIM=1``): forward, then backward with
-    the ACCUMULATE rule (gradients) and with SGD momentum (fused update)."""
+    (child process side, under ``NUMBA_ENABLE_CUDASIM=1``), each called in its tier's form:
+    forward, then backward with the ACCUMULATE rule (gradients) and, for the fused tiers,
+    with SGD momentum (fused update). A gradient-tier launcher's grads are compared."""
     import pkgutil
 
     from .cuda.api import cuda
 
     case = LayerCase(kind, *args, input_shapes=input_shapes, **kwargs)
     layer = case.make()
+    form = tiers.form(layer)
     launchers = pkgutil.resolve_name(layer.cuda_kernels)
     sgd = optim.SGD(lr=0.1, momentum=0.9)
+    rules = [("gradient", kernels.ACCUMULATE, kernels.NO_HYPER)]
+    if form in (tiers.CONTRACT1, tiers.FUSED) and layer.params:
+        rules.append(("SGD momentum update", sgd.rule, sgd.hyper(1)))
     report = {}
-    for label, rule, hyper in (("gradient", kernels.ACCUMULATE, kernels.NO_HYPER),
-                               ("SGD momentum update", sgd.rule, sgd.hyper(1))):
+    for label, rule, hyper in rules:
         cpu = _Kernels(layer, input_shapes, batch=2, dtype=np.float64)
         device = {name: tuple(cuda.to_device(a) for a in arrays)
-                  for name, arrays in (("xs", cpu.xs), ("params", cpu.params), ("ws", cpu.ws))}
+                  for name, arrays in (("xs", cpu.xs), ("params", cpu.params), ("ws", cpu.ws),
+                                       ("state", cpu.state))}
+        ctx = None if form == tiers.CONTRACT1 else Context(True, cuda.to_device(cpu.settings), device["state"],
+                                                           device["ws"], np.uint64(7), np.int64(1))
         y = cuda.to_device(np.full(cpu.y_shape, np.nan))
-        launchers.forward(device["xs"], device["params"], y, device["ws"])
+        tiers.forward(form, launchers.forward, xs=device["xs"], params=device["params"], y=y, ws=device["ws"],
+                      ctx=ctx)
         dxs = tuple(cuda.to_device(np.full_like(x, np.nan)) for x in cpu.xs)
         states = tuple(cuda.to_device(np.zeros((1, p.size))) for p in cpu.params)
-        launchers.backward(device["xs"], y, cuda.to_device(cpu.dy), dxs, True, device["params"], rule,
-                           cuda.to_device(hyper), states, device["ws"])
+        grads = tuple(cuda.to_device(np.full_like(p, np.nan)) for p in cpu.params) if form == tiers.GRADIENT else ()
+        tiers.backward(form, launchers.backward, xs=device["xs"], y=y, dy=cuda.to_device(cpu.dy), dxs=dxs,
+                       need_dx=True, params=device["params"], rule=rule, hyper=cuda.to_device(hyper), states=states,
+                       grads=grads, ws=device["ws"], ctx=ctx)
         y_cpu = cpu.forward()
         dxs_cpu, states_cpu = cpu.backward(y_cpu, rule, hyper)
         report["forward"] = [y.copy_to_host().tolist(), y_cpu.tolist()]
         for k, (dx, dx_cpu) in enumerate(zip(dxs, dxs_cpu)):
             report[f"input delta {k}"] = [dx.copy_to_host().tolist(), dx_cpu.tolist()]
+        for name, s, s_cpu in zip(layer.state, device["state"], cpu.state):
+            report[f"state {name}"] = [s.copy_to_host().tolist(), s_cpu.tolist()]
+        if form == tiers.GRADIENT:
+            for key, grad, grad_cpu in zip(layer.params, grads, states_cpu):
+                report[f"grads of {key}"] = [grad.copy_to_host().tolist(), grad_cpu.tolist()]
+            continue
         for key, state, state_cpu, p, p_cpu in zip(layer.params, states, states_cpu, device["params"], cpu.params):
             report[f"{label} state of {key}"] = [state.copy_to_host().ravel().tolist(), state_cpu.ravel().tolist()]
             report[f"{label}: {key} after"] = [p.copy_to_host().tolist(), p_cpu.tolist()]
@@ -544,7 +646,7 @@ def check_cuda(case):
 
 
 CHECKS = (check_derivatives, check_fused_update, check_batch_of_one, check_backward_forward, check_fan_out,
-          check_shared,
+          check_shared, check_prediction_mode, check_random_stream,
           check_dtypes, check_entry_point, check_config, check_compiled_once, check_cached, check_cuda)
 
 

@@ -69,9 +69,9 @@ def test_gradients_match_torch():
     p = {k: torch.tensor(v, requires_grad=True) for k, v in net.params.items()}
     names = list(p)
     W1, b1, w, W2, b2 = (p[k] for k in names)
-    h = torch.tensor(X) @ W1 + b1 if W1.shape[0] == 3 else torch.tensor(X) @ W1.T + b1
+    h = torch.tensor(X) @ W1.T + b1  # dense keeps W as (n_out, n_in)
     h = torch.nn.functional.leaky_relu(h * w, 0.3)
-    out = h @ W2 + b2 if W2.shape[0] == 4 else h @ W2.T + b2
+    out = h @ W2.T + b2
     torch.nn.functional.mse_loss(out, torch.tensor(Y)).backward()
     for k in names:
         np.testing.assert_allclose(grads[k], p[k].grad.numpy(), rtol=1e-12, atol=1e-15, err_msg=k)
