@@ -31,6 +31,7 @@ from numba.core.caching import NullCache
 
 from . import kernels, optim, tiers
 from .context import Context
+from .culprit import COMPILE_ERRORS, compile_error
 from .gradcheck import SCALE_FLOOR, gradcheck
 from .graph import Input
 from .isolated import call, isolated
@@ -103,7 +104,25 @@ def builtin_cases():
     cases += [LayerCase("softmax", input_shapes=flat),
               LayerCase("add", input_shapes=[(3,), (3,)], id="add(2 inputs)"),
               LayerCase("concat", input_shapes=[(3,), (2,)], id="concat(2 inputs)")]
+    cases += contract2_cases()
     return cases
+
+
+def contract2_cases():
+    """Cases of the built-in layers written against contract 2 (free and gradient tiers)."""
+    shaped = [(2, 3)]
+    return [LayerCase("dropout", 0.3, input_shapes=shaped),
+            LayerCase("dropout", 0.0, input_shapes=[(4,)]),
+            LayerCase("batchnorm", 4, input_shapes=[(4,)]),
+            LayerCase("batchnorm", 2, momentum=0.2, eps=1e-3, input_shapes=shaped),
+            LayerCase("layernorm", 4, input_shapes=[(4,)]),
+            LayerCase("layernorm", 3, elementwise_affine=False, input_shapes=shaped),
+            LayerCase("leaky_relu", 0.2, input_shapes=shaped),
+            LayerCase("elu", 0.7, input_shapes=shaped),
+            LayerCase("gelu", input_shapes=shaped),
+            LayerCase("gelu", approximate="tanh", input_shapes=shaped),
+            LayerCase("silu", input_shapes=shaped),
+            LayerCase("softplus", 2.0, 1.5, input_shapes=shaped)]
 
 
 # --- the probe: y = x * w element-wise, w shaped like one sample -------------------------------
@@ -227,8 +246,11 @@ class _Kernels:
     def forward(self, training=True, step=1, key=7):
         y = np.full(self.y_shape, np.nan, self.xs[0].dtype)
         self._clear_workspaces()
-        tiers.forward(self.form, self.layer.forward_kernel, xs=self.xs, params=self.params, y=y, ws=self.ws,
-                      ctx=self.context(training, step, key))
+        try:
+            tiers.forward(self.form, self.layer.forward_kernel, xs=self.xs, params=self.params, y=y, ws=self.ws,
+                          ctx=self.context(training, step, key))
+        except COMPILE_ERRORS as error:
+            raise compile_error(self.layer, "forward_kernel", error) from error
         return y
 
     def backward(self, y, rule=kernels.ACCUMULATE, hyper=kernels.NO_HYPER, slots=1, step=1, key=7):
@@ -238,9 +260,12 @@ class _Kernels:
         states = tuple(np.zeros((slots, p.size), p.dtype) for p in self.params)
         grads = tuple(np.full_like(p, np.nan) for p in self.params) if self.form == tiers.GRADIENT else ()
         self._clear_workspaces()
-        tiers.backward(self.form, self.layer.backward_kernel, xs=self.xs, y=y, dy=self.dy, dxs=dxs, need_dx=True,
-                       params=self.params, rule=rule, hyper=hyper, states=states, grads=grads, ws=self.ws,
-                       ctx=self.context(True, step, key))
+        try:
+            tiers.backward(self.form, self.layer.backward_kernel, xs=self.xs, y=y, dy=self.dy, dxs=dxs,
+                           need_dx=True, params=self.params, rule=rule, hyper=hyper, states=states, grads=grads,
+                           ws=self.ws, ctx=self.context(True, step, key))
+        except COMPILE_ERRORS as error:
+            raise compile_error(self.layer, "backward_kernel", error) from error
         for (name, _), grad in zip(self.layer.params.items(), grads):
             assert np.all(np.isfinite(grad)), (
                 f"layer {self.layer.kind!r}: backward_kernel left elements of grads for {name} unwritten (NaN)")

@@ -5,7 +5,6 @@ from numba import njit
 
 import jitbp
 from jitbp import kernels
-from contract2_cases import CONTRACT2_CASES
 from jitbp.testing import CHECKS, LayerCase, builtin_cases, check_derivatives, parametrize_with_checks
 
 CONV_CASES = [
@@ -25,8 +24,7 @@ def test_layer_conforms(case, check):
 
 
 def test_every_registered_layer_has_a_case():
-    # CONTRACT2_CASES join builtin_cases() once the kit runs contract-2 kernels
-    assert {case.kind for case in CASES + CONTRACT2_CASES} == set(jitbp.available_layers())
+    assert {case.kind for case in CASES} == set(jitbp.available_layers())
 
 
 # A layer with a wrong derivative (the forward doubles, the backward does not) that the kit must catch.

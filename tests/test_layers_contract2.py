@@ -12,7 +12,7 @@ from jitbp.context import Context
 from jitbp.errors import ShapeError
 from jitbp.layer import FREE, GRADIENT
 from jitbp.rng import uniform
-from contract2_cases import CONTRACT2_CASES
+from jitbp.testing import contract2_cases
 
 torch = pytest.importorskip("torch", reason="the PyTorch oracle needs torch: the [test] extra")
 F = torch.nn.functional
@@ -108,7 +108,7 @@ def x():
     return values
 
 
-@pytest.mark.parametrize("case", CONTRACT2_CASES, ids=lambda case: case.id)
+@pytest.mark.parametrize("case", contract2_cases(), ids=lambda case: case.id)
 def test_kit_cases_build_and_are_registered_with_cuda_twins(case):
     layer = case.make()
     assert layer.output_shape(case.input_shapes) == case.input_shapes[0]
