@@ -45,8 +45,9 @@ class OptimizerUpdates:
     def __init__(self, net, optimizer):
         self.net = net
         self.optimizer = optimizer
-        self._grads = {id(layer): [np.zeros_like(p) for p in layer.params.values()]
-                       for layer in net.shared_layers}
+        # A plugin's rule is not fused into the kernels: every layer goes through a buffer.
+        buffered = net.shared_layers if optimizer.fused else [layer for layer in net.layers if layer.params]
+        self._grads = {id(layer): [np.zeros_like(p) for p in layer.params.values()] for layer in buffered}
         self._pending = set()
 
     def shared_grads(self):
@@ -76,7 +77,7 @@ class OptimizerUpdates:
         params = tuple(layer.params.values())
         hyper, states = self.optimizer.prepare(params)
         for param, grad, state in zip(params, self._grads[id(layer)], states):
-            kernels.apply_gradient(self.optimizer.rule, param, grad, state, hyper)
+            self.optimizer.apply_gradient(param, grad, state, hyper)
 
 
 class GradientCollector:
@@ -121,7 +122,7 @@ class Engine:
         (:mod:`jitbp.interrupts`). With ``capture`` the epoch runs as one compiled
         function (:mod:`jitbp.capture`) when it can.
         """
-        if capture:
+        if capture and updates.optimizer.fused:
             captured = self.captured(loss)
             result = captured and captured.run(self, inputs, target, order, size, updates.optimizer,
                                                updates.shared_grads())
@@ -150,9 +151,9 @@ class Engine:
     def captured(self, loss):
         """The compiled epoch for ``loss`` on this graph, built once; ``None`` if a kernel
         cannot be imported by name."""
-        if loss.name not in self._captured:
-            self._captured[loss.name] = CapturedEpoch.build(self.net, loss)
-        return self._captured[loss.name]
+        if loss not in self._captured:  # the record, not its name: a weighted twin has the same name
+            self._captured[loss] = CapturedEpoch.build(self.net, loss)
+        return self._captured[loss]
 
     def to_host(self, array):
         """``array`` as a NumPy array (the CPU engine's arrays already are)."""

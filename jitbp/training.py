@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from . import checks
+from . import checks, weights
 from .capture import CAPTURE_MIN_STEPS, capture_mode
 from .divergence import Checkpoint
 from .interrupts import BatchBoundary
@@ -31,7 +31,7 @@ def learn_arguments(net, X, Y, loss, optimizer, epochs, batch_size, patience, to
 
 def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True, seed=None,
           tol=None, patience=5, validation=None, validation_split=None, metrics=None, callbacks=None,
-          verbose=None, parallel=None):
+          verbose=None, parallel=None, sample_weight=None, class_weight=None):
     """Train ``net`` in place and return the loss of each epoch as a :class:`~jitbp.history.History`.
 
     ``batch_size=None`` trains on the full batch, ``1`` online, ``k`` on mini-batches
@@ -47,6 +47,11 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     ``parallel`` (a :class:`jitbp.distributed.DataParallel`) trains on every rank of
     an MPI job instead, each on its slice of every batch.
 
+    ``sample_weight`` (one non-negative number per sample) and ``class_weight`` (``{label:
+    weight}`` or ``"balanced"``, for cross_entropy) weight each sample's loss: a mean loss
+    becomes ``sum_i w_i l_i / sum_i w_i`` per batch (as torch's ``CrossEntropyLoss(weight=)``),
+    a sum loss ``sum_i w_i l_i`` (see :mod:`jitbp.weights`). Validation loss stays unweighted.
+
     At each epoch's end (see :mod:`jitbp.monitor`): the loss on ``validation=(X_val,
     Y_val)`` or on the last ``validation_split`` share of the samples, ``metrics`` (names
     or functions, :mod:`jitbp.metrics`) on the training and validation data, then
@@ -54,16 +59,22 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     progress output per ``verbose`` (:mod:`jitbp.progress`).
     """
     if parallel is not None:
-        if (validation, validation_split, metrics, callbacks, verbose) != (None,) * 5:
-            raise ValueError("parallel= does not take validation, validation_split, metrics, callbacks or "
-                             "verbose yet; "
+        if (validation, validation_split, metrics, callbacks, verbose, sample_weight, class_weight) != (None,) * 7:
+            raise ValueError("parallel= does not take validation, validation_split, metrics, callbacks, "
+                             "verbose, sample_weight or class_weight yet; "
                              "evaluate on rank 0 after learn returns")
         return parallel.learn(net, X, Y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                               shuffle=shuffle, seed=seed, tol=tol, patience=patience)
     loss, optimizer, epochs, batch_size, patience, tol, shuffle, seed, inputs, target = learn_arguments(
         net, X, Y, loss, optimizer, epochs, batch_size, patience, tol, shuffle, seed)
+    sample_weights = weights.per_sample(loss, target, sample_weight, class_weight)
+    if sample_weights is not None and net.device != "cpu":
+        raise ValueError(f"sample_weight and class_weight train on device='cpu' only (this network is on "
+                         f"{net.device!r})")
     monitor = Monitor(net, loss, optimizer, epochs, validation, validation_split, metrics, callbacks, verbose)
     inputs, target = monitor.train_data(inputs, target)
+    train_loss, train_target = weights.packed(loss, target, None if sample_weights is None
+                                              else sample_weights[:len(target)])
     n = len(target)
     size = n if batch_size is None else min(batch_size, n)
     shuffled = shuffle and size < n
@@ -78,8 +89,8 @@ def learn(net, X, Y, loss="mse", optimizer=None, epochs=1, batch_size=None, shuf
     with BatchBoundary(checkpoint, -(-n // size), history) as boundary:
         for epoch in range(epochs):
             order = rng.permutation(n) if shuffled else None
-            total, failed_batch, value = boundary.epoch(engine.train_epoch, inputs, target, order, size, loss,
-                                                        updates, capture)
+            total, failed_batch, value = boundary.epoch(engine.train_epoch, inputs, train_target, order, size,
+                                                        train_loss, updates, capture)
             if failed_batch is not None:
                 loss.check(value)
                 raise checkpoint.loss_diverged(epoch, failed_batch, value, history)

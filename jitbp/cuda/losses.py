@@ -94,20 +94,34 @@ def _reduce_threads(n):
     return 1 << (min(n, REDUCE_THREADS).bit_length() - 1)
 
 
+class Pointwise:
+    """The launcher of one built-in element-wise loss (``jitbp.cuda.losses.<name>``)."""
+
+    def __init__(self, name):
+        self.kind, self.coef, self.mean, self.factor = POINTWISE[name]
+
+    def __call__(self, output, target, delta, partials):
+        scale = 1.0 / output.size if self.mean else 1.0
+        _pointwise[grid(output.shape[0])](self.kind, self.coef, scale, output, rows(target), delta, partials)
+        return self.factor * scale
+
+
+def cross_entropy(output, target, delta, partials):
+    """The launcher of ``cross_entropy``."""
+    _cross_entropy[grid(output.shape[0])](output, target, delta, partials)
+    return 1.0 / output.shape[0]
+
+
+sse, half_sse, mse, mae, bce = (Pointwise(name) for name in ("sse", "half_sse", "mse", "mae", "bce"))
+
+
 def loss_value(loss, output, target, delta, partials, out):
-    """The value of ``loss`` (a :class:`jitbp.losses.Loss`); writes dL/d(output) into ``delta``.
+    """The value of ``loss`` (a :class:`jitbp.losses.Loss`, through its ``cuda`` launcher);
+    writes dL/d(output) into ``delta``.
 
     ``partials`` (batch,) and ``out`` (1,) are float64 device scratch arrays.
     """
     n = output.shape[0]
-    output, delta = rows(output), rows(delta)
-    if loss.name == "cross_entropy":
-        _cross_entropy[grid(n)](output, target, delta, partials)
-        factor = 1.0 / n
-    else:
-        kind, coef, mean, factor = POINTWISE[loss.name]
-        scale = 1.0 / output.size if mean else 1.0
-        _pointwise[grid(n)](kind, coef, scale, output, rows(target), delta, partials)
-        factor *= scale
+    factor = loss.cuda_launcher()(rows(output), target, rows(delta), partials)
     _sum[1, _reduce_threads(n)](partials, out)
     return float(out.copy_to_host()[0]) * factor
