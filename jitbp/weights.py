@@ -58,7 +58,7 @@ def per_sample(loss, target, sample_weight=None, class_weight=None):
     if class_weight is not None:
         weights = weights * _class_weights(loss, class_weight, target)
     if n and not np.any(weights > 0):
-        raise ValueError("sample_weight and class_weight give every sample weight 0: nothing to train on")
+        raise ValueError("sample_weight and class_weight give every sample a weight of zero: nothing to train on")
     if loss.weighted_kernel is None:
         loss.weighted()  # raises: the loss has no weighted kernel
     return weights

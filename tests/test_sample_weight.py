@@ -133,7 +133,7 @@ def test_captured_engine_gives_the_same_weighted_training(name, rng, monkeypatch
     ({"sample_weight": np.ones((10, 1))}, ValueError, r"shape \(10,\)"),
     ({"sample_weight": np.r_[np.ones(9), np.nan]}, ValueError, "finite"),
     ({"sample_weight": np.r_[np.ones(9), -1.0]}, ValueError, "non-negative"),
-    ({"sample_weight": np.zeros(10)}, ValueError, "weight 0"),
+    ({"sample_weight": np.zeros(10)}, ValueError, "weight of zero"),
     ({"sample_weight": ["a"] * 10}, TypeError, "numbers"),
     ({"class_weight": {0: 1.0}}, ValueError, "class labels"),
 ])
@@ -152,3 +152,28 @@ def test_bad_class_weight_is_refused(rng):
         net(3, 4).learn(X, Y, "cross_entropy", class_weight={1: -2.0})
     with pytest.raises(ValueError, match="'balanced'"):
         net(3, 4).learn(X, Y, "cross_entropy", class_weight="even")
+
+
+def test_estimators_pass_weights_to_learn(rng):
+    from jitbp.sklearn import MLPClassifier, MLPRegressor
+
+    X = rng.normal(size=(30, 4))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    w = rng.uniform(0.0, 2.0, size=30)
+    kwargs = dict(hidden_layer_sizes=(6,), max_iter=3, batch_size=30, random_state=0, shuffle=False, tol=0.0,
+                  n_iter_no_change=100)
+    plain = MLPClassifier(**kwargs).fit(X, y)
+    weighted = MLPClassifier(**kwargs).fit(X, y, sample_weight=w)
+    by_class = MLPClassifier(class_weight={"yes": 3.0}, **kwargs).fit(X, y)
+    # the same fit by hand: labels as class indices, class weights on them
+    net = MLPClassifier(**kwargs)._build_network(4, 2, np.random.RandomState(0).randint(2**31))
+    net.learn(X, (y == "yes").astype(int), "cross_entropy", jitbp.Adam(lr=1e-3, weight_decay=1e-4 / 30),
+              epochs=3, shuffle=False, class_weight={1: 3.0})
+    np.testing.assert_allclose(by_class.coefs_[0], net.params["dense_0.W"].T, rtol=1e-12)
+    assert not np.allclose(plain.coefs_[0], weighted.coefs_[0])
+    assert not np.allclose(plain.coefs_[0], by_class.coefs_[0])
+    with pytest.raises(ValueError, match="not in classes_"):
+        MLPClassifier(class_weight={"maybe": 2.0}, **kwargs).fit(X, y)
+    reg = MLPRegressor(hidden_layer_sizes=(6,), max_iter=2, random_state=0)
+    assert "class_weight" not in reg.get_params()
+    reg.fit(X, X[:, 1], sample_weight=w)
