@@ -8,12 +8,14 @@ target's last column (see :mod:`jitbp.weights`): mean losses become
 elements), sum losses ``sum_i w_i l_i``.
 """
 import importlib
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
 
 from .errors import PluginError, UnknownNameError
+from .scalar import scalar
 
 #: What a loss kernel returns when the network's output is outside the loss's domain
 #: (-inf: a real loss is never below zero). Callers turn it into a ValueError.
@@ -81,19 +83,20 @@ def _mae(yhat, target, delta, weighted):
     return total * scale
 
 
-@njit(cache=True, inline="always", error_model="numpy")
-def _cross_entropy_sample(logits, s, label, w, inv, delta):
-    """Sample ``s``'s weighted loss term; writes its share ``inv * w`` of the gradient."""
+@scalar
+def cross_entropy_sample(logits, s, label, w, inv, delta):
+    """Sample ``s``'s weighted loss term; writes its share ``inv * w`` of the gradient
+    (``@scalar``: the CUDA kernel in :mod:`jitbp.cuda.losses` compiles the same source)."""
     classes = logits.shape[1]
     top = logits[s, 0]
     for j in range(1, classes):
         top = max(top, logits[s, j])
     norm = 0.0
     for j in range(classes):
-        norm += np.exp(logits[s, j] - top)
-    log_norm = top + np.log(norm)
+        norm += math.exp(logits[s, j] - top)
+    log_norm = top + math.log(norm)
     for j in range(classes):
-        delta[s, j] = np.exp(logits[s, j] - log_norm) * inv * w
+        delta[s, j] = math.exp(logits[s, j] - log_norm) * inv * w
     delta[s, label] -= inv * w
     return w * (log_norm - logits[s, label])
 
@@ -162,7 +165,7 @@ def cross_entropy(logits, labels, delta):
     n = logits.shape[0]
     total = 0.0
     for s in range(n):
-        total += _cross_entropy_sample(logits, s, labels[s], 1.0, 1.0 / n, delta)
+        total += cross_entropy_sample(logits, s, labels[s], 1.0, 1.0 / n, delta)
     return total / n
 
 
@@ -173,7 +176,7 @@ def cross_entropy_weighted(logits, labels, delta):
     inv = _inverse(_total_weight(labels, n, 1, True))
     total = 0.0
     for s in range(n):
-        total += _cross_entropy_sample(logits, s, int(labels[s, 0]), labels[s, 1], inv, delta)
+        total += cross_entropy_sample(logits, s, int(labels[s, 0]), labels[s, 1], inv, delta)
     return total * inv
 
 

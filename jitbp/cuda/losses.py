@@ -1,13 +1,15 @@
 """Loss kernels on the device: each writes dL/d(output) and per-sample partial sums,
 then one block adds the partials into a scalar that is copied to the host.
 
-Same formulas as :mod:`jitbp.losses`.
+Same formulas as :mod:`jitbp.losses`; cross-entropy's per-sample math is its ``@scalar``
+source compiled for the device.
 """
 import math
 
 import numpy as np
 
-from ..losses import BCE_EPS, BCE_LOG_FLOOR
+from ..losses import BCE_EPS, BCE_LOG_FLOOR, cross_entropy_sample
+from ..scalar import on_cuda
 from .api import cuda
 from .launch import grid, rows
 
@@ -50,23 +52,15 @@ def _pointwise(kind, coef, scale, yhat, target, delta, partials):
     partials[s] = total
 
 
+_cross_entropy_sample = on_cuda(cross_entropy_sample)
+
+
 @cuda.jit
 def _cross_entropy(logits, labels, delta, partials):
     s = cuda.grid(1)
-    n, classes = logits.shape
-    if s >= n:
-        return
-    top = logits[s, 0]
-    for j in range(1, classes):
-        top = max(top, logits[s, j])
-    norm = 0.0
-    for j in range(classes):
-        norm += math.exp(logits[s, j] - top)
-    log_norm = top + math.log(norm)
-    partials[s] = log_norm - logits[s, labels[s]]
-    for j in range(classes):
-        delta[s, j] = math.exp(logits[s, j] - log_norm) / n
-    delta[s, labels[s]] -= 1.0 / n
+    n = logits.shape[0]
+    if s < n:
+        partials[s] = _cross_entropy_sample(logits, s, labels[s], 1.0, 1.0 / n, delta)
 
 
 @cuda.jit
