@@ -1,7 +1,9 @@
 """Element-wise activations: sigmoid, tanh, relu, identity, step.
 
-Each op's math is written once as ``@scalar`` functions of one element (``one`` is 1 in
-the arrays' dtype, so float32 stays float32), used by the CPU loops here and compiled
+Each op's math is written once as ``@scalar`` functions of one element, ``<op>_value``
+and ``<op>_grad`` (``one`` is 1 in the arrays' dtype, so float32 stays float32; the
+``_value`` suffix keeps ``tanh`` apart from ``math.tanh``, which ``on_cuda`` would
+otherwise take for a call of the ``@scalar`` function), used by the CPU loops here and compiled
 for CUDA by :mod:`jitbp.cuda.activations`. The float32 sigmoid has its own vectorized
 forward loop (:func:`_sigmoid32`).
 """
@@ -20,7 +22,7 @@ SIGMOID, TANH, RELU, IDENTITY, STEP = range(5)
 
 
 @scalar
-def sigmoid(v, one):
+def sigmoid_value(v, one):
     return one / (one + math.exp(-v))
 
 
@@ -30,7 +32,7 @@ def sigmoid_grad(x, y, dy, one):
 
 
 @scalar
-def tanh(v, one):
+def tanh_value(v, one):
     return math.tanh(v)
 
 
@@ -40,7 +42,7 @@ def tanh_grad(x, y, dy, one):
 
 
 @scalar
-def relu(v, one):
+def relu_value(v, one):
     return v if v > 0.0 else 0.0 * one
 
 
@@ -50,7 +52,7 @@ def relu_grad(x, y, dy, one):
 
 
 @scalar
-def step(v, one):
+def step_value(v, one):
     return one if v >= 0.0 else 0.0 * one
 
 
@@ -60,7 +62,7 @@ def step_grad(x, y, dy, one):
 
 
 @scalar
-def identity(v, one):
+def identity_value(v, one):
     return v
 
 
@@ -73,14 +75,14 @@ def identity_grad(x, y, dy, one):
 def forward_op(op, v, one):
     """``op``'s value at ``v``."""
     if op == SIGMOID:
-        return sigmoid(v, one)
+        return sigmoid_value(v, one)
     if op == TANH:
-        return tanh(v, one)
+        return tanh_value(v, one)
     if op == RELU:
-        return relu(v, one)
+        return relu_value(v, one)
     if op == STEP:
-        return step(v, one)
-    return identity(v, one)
+        return step_value(v, one)
+    return identity_value(v, one)
 
 
 @scalar
