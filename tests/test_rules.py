@@ -169,3 +169,18 @@ def test_register_optimizer_refuses_a_taken_id():
 
     with pytest.raises(jitbp.PluginError, match="rule id 2 is already taken by Adam"):
         optim.register_optimizer(Clash)
+
+
+def test_adamw_resumes_from_a_model_file(tmp_path, rng):
+    X, Y = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    make = lambda: jitbp.Sequential(jitbp.layer("dense", 3, 2, seed=4))  # noqa: E731
+    straight, resumed = make(), make()
+    straight.learn(X, Y, "mse", jitbp.AdamW(lr=0.05, weight_decay=0.2), epochs=4)
+    opt = jitbp.AdamW(lr=0.05, weight_decay=0.2)
+    resumed.learn(X, Y, "mse", opt, epochs=2)
+    resumed.save(tmp_path / "m.jitbp", optimizer=opt)
+    loaded = jitbp.load(tmp_path / "m.jitbp")
+    assert type(loaded.saved_optimizer) is jitbp.AdamW and loaded.saved_optimizer.settings() == opt.settings()
+    loaded.learn(X, Y, "mse", loaded.saved_optimizer, epochs=2)
+    for k in straight.params:
+        np.testing.assert_allclose(loaded.params[k], straight.params[k], rtol=1e-13)
