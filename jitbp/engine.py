@@ -151,9 +151,10 @@ class Engine:
     def captured(self, loss):
         """The compiled epoch for ``loss`` on this graph, built once; ``None`` if a kernel
         cannot be imported by name."""
-        if loss not in self._captured:  # the record, not its name: a weighted twin has the same name
-            self._captured[loss] = CapturedEpoch.build(self.net, loss)
-        return self._captured[loss]
+        key = (loss.name, "weighted") if loss.packed else loss.name  # a weighted twin has its own epoch
+        if key not in self._captured:
+            self._captured[key] = CapturedEpoch.build(self.net, loss)
+        return self._captured[key]
 
     def to_host(self, array):
         """``array`` as a NumPy array (the CPU engine's arrays already are)."""
