@@ -9,12 +9,12 @@ from .graph import Input
 from .layer import Layer
 from .losses import LOSSES
 from .network import Network, Sequential
-from .optim import SGD, Adagrad, Adam, Optimizer, RMSprop
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .plugins import available_layers, layer
 from .serialization import load
 
 __all__ = [
-    "Adagrad", "Adam", "Context", "DivergenceError", "Input", "LOSSES", "Layer", "ModelFileError", "Network",
+    "Adagrad", "Adam", "AdamW", "Context", "DivergenceError", "Input", "LOSSES", "Layer", "ModelFileError", "Network",
     "Optimizer", "PluginError", "RMSprop", "SGD", "Sequential", "ShapeError", "TrainingInterrupted",
     "UnknownNameError",
     "available_layers", "gradcheck", "layer", "load", "numerical_gradients",

@@ -139,8 +139,7 @@ def targets(net, Y, loss, n):
         result = labels(loss, Y, out[0])
     else:
         result = features("Y", Y, out, net.dtype)
-        if loss.name == "bce" and (result.min() < 0 or result.max() > 1):
-            raise ValueError("bce targets must be probabilities in [0, 1]")
+        loss.check_targets(result)
     if len(result) != n:
         raise ShapeError(f"X has {n} samples but Y has {len(result)}")
     return result

@@ -81,8 +81,9 @@ class OptimizerUpdates:
         #: Random keys of the calls in this run, and the training steps taken so far.
         self.seeds = call_seeds(net, seed)
         self.steps_done = steps_taken(net, optimizer)
-        self._grads = {id(layer): [np.zeros_like(p) for p in layer.params.values()]
-                       for layer in net.shared_layers}
+        # A plugin's rule is not fused into the kernels: every layer goes through a buffer.
+        buffered = net.shared_layers if optimizer.fused else [layer for layer in net.layers if layer.params]
+        self._grads = {id(layer): [np.zeros_like(p) for p in layer.params.values()] for layer in buffered}
         self._pending = set()
 
     def shared_grads(self):
@@ -112,7 +113,7 @@ class OptimizerUpdates:
         params = tuple(layer.params.values())
         hyper, states = self.optimizer.prepare(params)
         for param, grad, state in zip(params, self._grads[id(layer)], states):
-            kernels.apply_gradient(self.optimizer.rule, param, grad, state, hyper)
+            self.optimizer.apply_gradient(param, grad, state, hyper)
 
 
 class GradientCollector:
@@ -164,7 +165,7 @@ class Engine:
         (:mod:`jitbp.interrupts`). With ``capture`` the epoch runs as one compiled
         function (:mod:`jitbp.capture`) when it can.
         """
-        if capture:
+        if capture and updates.optimizer.fused:
             captured = self.captured(loss)
             result = captured and captured.run(self, inputs, target, order, size, updates, lrs)
             if result is not None:
@@ -201,9 +202,10 @@ class Engine:
     def captured(self, loss):
         """The compiled epoch for ``loss`` on this graph, built once; ``None`` if a kernel
         cannot be imported by name."""
-        if loss.name not in self._captured:
-            self._captured[loss.name] = CapturedEpoch.build(self.net, loss)
-        return self._captured[loss.name]
+        key = (loss.name, "weighted") if loss.packed else loss.name  # a weighted twin has its own epoch
+        if key not in self._captured:
+            self._captured[key] = CapturedEpoch.build(self.net, loss)
+        return self._captured[key]
 
     def to_host(self, array):
         """``array`` as a NumPy array (the CPU engine's arrays already are)."""

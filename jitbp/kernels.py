@@ -6,84 +6,56 @@ buffer. The rule is chosen by an integer id rather than by passing a jitted
 function: Numba cannot cache kernels that take a dispatcher argument (the cache key
 holds the dispatcher's identity, so every process recompiles), while an int keeps
 one cached compilation per layer and dtype. See docs/architecture.md.
+
+The rules' math and layouts are the records of :mod:`jitbp.rules`; the branches below
+only route each built-in id to its record's functions (tests check every record has
+one). A plugin's rule has no branch: the engine accumulates its gradients and calls
+:func:`apply_rule`.
 """
 import numpy as np
 from numba import njit
 
-#: Rule ids. ``ACCUMULATE`` adds ``g`` to ``state[0, i]`` and leaves the parameter alone:
-#: the engine uses it for :meth:`Network.gradients` and for shared parameters.
-ACCUMULATE, SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3, 4
-
-#: Hyper-parameter slots, per rule (float64 array passed to the kernels).
-SGD_LR, SGD_MOMENTUM, SGD_DAMPENING, SGD_NESTEROV, SGD_WD, SGD_FIRST = range(6)
-ADAM_LR, ADAM_B1, ADAM_B2, ADAM_EPS, ADAM_WD, ADAM_BC1, ADAM_BC2_SQRT = range(7)
-RMS_LR, RMS_ALPHA, RMS_EPS, RMS_WD = range(4)
-ADAGRAD_CLR, ADAGRAD_EPS, ADAGRAD_WD, ADAGRAD_LR, ADAGRAD_LR_DECAY = range(5)
+from . import rules as r
+from .rules import ACCUMULATE, ADAGRAD, ADAM, ADAMW, RMSPROP, SGD  # noqa: F401 (re-exported ids)
 
 NO_HYPER = np.zeros(0)
 
 
-# Each rule is a scalar function of (param, grad, its state slots, constants) returning
-# the new values; `updated` feeds it one element, `update_row` a whole row with the
-# constants hoisted into registers so the loop vectorizes.
+@njit(cache=True, inline="always", error_model="numpy")
+def _cast(c, t):
+    """A rule's constants in the parameters' dtype, so its loops stay in that precision."""
+    return (t(c[0]), t(c[1]), t(c[2]), t(c[3]), t(c[4]), t(c[5]), t(c[6]))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _sgd(p, g, buf, lr, momentum, undamped, nesterov, wd, first):
-    if wd != 0.0:
-        g = g + wd * p
-    if momentum != 0.0:
-        buf = g if first else momentum * buf + undamped * g
-        g = g + momentum * buf if nesterov else buf
-    return p - lr * g, buf
+def _constants(rule, hyper, t):
+    if rule == SGD:
+        return _cast(r.sgd_constants(hyper), t)
+    if rule == ADAM:
+        return _cast(r.adam_constants(hyper), t)
+    if rule == RMSPROP:
+        return _cast(r.rmsprop_constants(hyper), t)
+    if rule == ADAGRAD:
+        return _cast(r.adagrad_constants(hyper), t)
+    if rule == ADAMW:
+        return _cast(r.adamw_constants(hyper), t)
+    return _cast((0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0), t)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _adam(p, g, m, v, step_size, one_minus_b1, b2, one_minus_b2, eps, wd, bc2_sqrt):
-    if wd != 0.0:
-        g = g + wd * p
-    m = m + one_minus_b1 * (g - m)
-    v = b2 * v + one_minus_b2 * g * g
-    return p - step_size * (m / (np.sqrt(v) / bc2_sqrt + eps)), m, v
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _rmsprop(p, g, v, lr, alpha, one_minus_alpha, eps, wd):
-    if wd != 0.0:
-        g = g + wd * p
-    v = alpha * v + one_minus_alpha * g * g
-    return p - lr * (g / (np.sqrt(v) + eps)), v
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _adagrad(p, g, s, clr, eps, wd):
-    if wd != 0.0:
-        g = g + wd * p
-    s = s + g * g
-    return p - clr * (g / (np.sqrt(s) + eps)), s
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _sgd_constants(hyper, t):
-    return (t(hyper[SGD_LR]), t(hyper[SGD_MOMENTUM]), t(1.0 - hyper[SGD_DAMPENING]),
-            hyper[SGD_NESTEROV] != 0.0, t(hyper[SGD_WD]), hyper[SGD_FIRST] != 0.0)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _adam_constants(hyper, t):
-    return (t(hyper[ADAM_LR] / hyper[ADAM_BC1]), t(1.0 - hyper[ADAM_B1]), t(hyper[ADAM_B2]),
-            t(1.0 - hyper[ADAM_B2]), t(hyper[ADAM_EPS]), t(hyper[ADAM_WD]), t(hyper[ADAM_BC2_SQRT]))
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _rmsprop_constants(hyper, t):
-    return (t(hyper[RMS_LR]), t(hyper[RMS_ALPHA]), t(1.0 - hyper[RMS_ALPHA]), t(hyper[RMS_EPS]),
-            t(hyper[RMS_WD]))
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _adagrad_constants(hyper, t):
-    return t(hyper[ADAGRAD_CLR]), t(hyper[ADAGRAD_EPS]), t(hyper[ADAGRAD_WD])
+def _step(rule, p, g, s0, s1, c):
+    """One element through the rule ``rule`` (constants ``c``): ``(p, s0, s1)``."""
+    if rule == SGD:
+        return r.sgd_update(p, g, s0, s1, c)
+    if rule == ADAM:
+        return r.adam_update(p, g, s0, s1, c)
+    if rule == RMSPROP:
+        return r.rmsprop_update(p, g, s0, s1, c)
+    if rule == ADAGRAD:
+        return r.adagrad_update(p, g, s0, s1, c)
+    if rule == ADAMW:
+        return r.adamw_update(p, g, s0, s1, c)
+    return p, s0 + g, s1
 
 
 @njit(cache=True, error_model="numpy")
@@ -93,27 +65,14 @@ def updated(rule, p, g, state, i, hyper):
     ``state`` is the optimizer's (slots, param.size) array for this parameter.
     """
     t = state.dtype.type
-    if rule == SGD:
-        buf = state[0, i] if state.shape[0] else t(0.0)
-        lr, momentum, undamped, nesterov, wd, first = _sgd_constants(hyper, t)
-        p, buf = _sgd(p, g, buf, lr, momentum, undamped, nesterov, wd, first)
-        if state.shape[0]:
-            state[0, i] = buf
-        return p
-    if rule == ADAM:
-        step_size, one_minus_b1, b2, one_minus_b2, eps, wd, bc2_sqrt = _adam_constants(hyper, t)
-        p, state[0, i], state[1, i] = _adam(p, g, state[0, i], state[1, i], step_size, one_minus_b1, b2,
-                                            one_minus_b2, eps, wd, bc2_sqrt)
-        return p
-    if rule == RMSPROP:
-        lr, alpha, one_minus_alpha, eps, wd = _rmsprop_constants(hyper, t)
-        p, state[0, i] = _rmsprop(p, g, state[0, i], lr, alpha, one_minus_alpha, eps, wd)
-        return p
-    if rule == ADAGRAD:
-        clr, eps, wd = _adagrad_constants(hyper, t)
-        p, state[0, i] = _adagrad(p, g, state[0, i], clr, eps, wd)
-        return p
-    state[0, i] += g
+    slots = state.shape[0]
+    s0 = state[0, i] if slots > 0 else t(0.0)
+    s1 = state[1, i] if slots > 1 else t(0.0)
+    p, s0, s1 = _step(rule, p, g, s0, s1, _constants(rule, hyper, t))
+    if slots > 0:
+        state[0, i] = s0
+    if slots > 1:
+        state[1, i] = s1
     return p
 
 
@@ -121,9 +80,28 @@ def updated(rule, p, g, state, i, hyper):
 def plain_sgd_lr(rule, hyper):
     """The learning rate when ``rule`` is SGD without momentum or weight decay, else -1:
     then the update is just ``p - lr * g`` and kernels may apply it in bulk."""
-    if rule == SGD and hyper[SGD_MOMENTUM] == 0.0 and hyper[SGD_WD] == 0.0:
-        return hyper[SGD_LR]
+    if rule == SGD and hyper[r.SGD_MOMENTUM] == 0.0 and hyper[r.SGD_WD] == 0.0:
+        return hyper[r.SGD_LR]
     return -1.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _rows(rule, p, g, state, offset, c):
+    """The loop of :func:`update_row` for one rule, specialised on its slot count."""
+    m = p.size
+    t = p.dtype.type
+    slots = state.shape[0]
+    if slots == 0:
+        for k in range(m):
+            p[k] = _step(rule, p[k], g[k], t(0.0), t(0.0), c)[0]
+    elif slots == 1:
+        s0 = state[0, offset:offset + m]
+        for k in range(m):
+            p[k], s0[k], _ = _step(rule, p[k], g[k], s0[k], t(0.0), c)
+    else:
+        s0, s1 = state[0, offset:offset + m], state[1, offset:offset + m]
+        for k in range(m):
+            p[k], s0[k], s1[k] = _step(rule, p[k], g[k], s0[k], s1[k], c)
 
 
 @njit(cache=True, error_model="numpy")
@@ -135,40 +113,26 @@ def update_row(rule, p, g, state, offset, hyper):
     inlined: a row is long enough that the call costs nothing, and dense's three call
     sites each expanding every rule cost seconds of first compilation.
     """
-    m = p.size
     t = p.dtype.type
     plain_lr = t(plain_sgd_lr(rule, hyper))
     if plain_lr >= 0.0:
-        for k in range(m):
+        for k in range(p.size):
             p[k] = p[k] - plain_lr * g[k]
-    elif rule == SGD:
-        lr, momentum, undamped, nesterov, wd, first = _sgd_constants(hyper, t)
-        if momentum == 0.0:
-            for k in range(m):
-                p[k] = _sgd(p[k], g[k], t(0.0), lr, momentum, undamped, nesterov, wd, first)[0]
-        else:
-            buf = state[0, offset:offset + m]
-            for k in range(m):
-                p[k], buf[k] = _sgd(p[k], g[k], buf[k], lr, momentum, undamped, nesterov, wd, first)
+        return
+    c = _constants(rule, hyper, t)
+    if rule == SGD:
+        _rows(SGD, p, g, state, offset, c)
     elif rule == ADAM:
-        step_size, one_minus_b1, b2, one_minus_b2, eps, wd, bc2_sqrt = _adam_constants(hyper, t)
-        mean, var = state[0, offset:offset + m], state[1, offset:offset + m]
-        for k in range(m):
-            p[k], mean[k], var[k] = _adam(p[k], g[k], mean[k], var[k], step_size, one_minus_b1, b2,
-                                          one_minus_b2, eps, wd, bc2_sqrt)
+        _rows(ADAM, p, g, state, offset, c)
     elif rule == RMSPROP:
-        lr, alpha, one_minus_alpha, eps, wd = _rmsprop_constants(hyper, t)
-        var = state[0, offset:offset + m]
-        for k in range(m):
-            p[k], var[k] = _rmsprop(p[k], g[k], var[k], lr, alpha, one_minus_alpha, eps, wd)
+        _rows(RMSPROP, p, g, state, offset, c)
     elif rule == ADAGRAD:
-        clr, eps, wd = _adagrad_constants(hyper, t)
-        total = state[0, offset:offset + m]
-        for k in range(m):
-            p[k], total[k] = _adagrad(p[k], g[k], total[k], clr, eps, wd)
+        _rows(ADAGRAD, p, g, state, offset, c)
+    elif rule == ADAMW:
+        _rows(ADAMW, p, g, state, offset, c)
     else:
-        acc = state[0, offset:offset + m]
-        for k in range(m):
+        acc = state[0, offset:offset + p.size]
+        for k in range(p.size):
             acc[k] += g[k]
 
 
@@ -177,10 +141,8 @@ def with_lr(rule, base, lr, out):
     """Write ``base`` into ``out`` with its learning rate set to ``lr`` (a per-step schedule's),
     as ``base_hyper()`` gives it when ``optimizer.lr == lr``."""
     out[:] = base
-    if rule == ADAGRAD:
-        out[ADAGRAD_LR] = lr
-    elif rule != ACCUMULATE:
-        out[SGD_LR] = lr  # slot 0 in SGD, Adam and RMSprop alike
+    if rule != ACCUMULATE:
+        out[r.LR_SLOT] = lr
 
 
 @njit(cache=True, error_model="numpy")
@@ -188,15 +150,32 @@ def hyper_at(rule, base, step, out):
     """Write into ``out`` the hyper-parameters of ``rule`` at ``step`` (1-based) from ``base``."""
     out[:] = base
     if rule == SGD:
-        out[SGD_FIRST] = 1.0 if step == 1 else 0.0
-    elif rule == ADAM:
-        out[ADAM_BC1] = 1.0 - base[ADAM_B1] ** step
-        out[ADAM_BC2_SQRT] = np.sqrt(1.0 - base[ADAM_B2] ** step)
+        r.sgd_at_step(base, step, out)
+    elif rule == ADAM or rule == ADAMW:
+        r.adam_at_step(base, step, out)
     elif rule == ADAGRAD:
-        out[ADAGRAD_CLR] = base[ADAGRAD_LR] / (1.0 + (step - 1) * base[ADAGRAD_LR_DECAY])
+        r.adagrad_at_step(base, step, out)
 
 
 @njit(cache=True, error_model="numpy")
 def apply_gradient(rule, param, grad, state, hyper):
     """Apply ``rule`` to every element of ``param`` from a gradient buffer (shared params)."""
     update_row(rule, param.reshape(-1), grad.reshape(-1), state, 0, hyper)
+
+
+@njit(cache=True, error_model="numpy")
+def apply_rule(update, constants, param, grad, state, hyper):
+    """Apply a plugin's rule (its ``update`` and ``constants`` functions) to ``param`` from
+    its gradient buffer. It takes functions, so it compiles once per process and rule."""
+    p, g = param.reshape(-1), grad.reshape(-1)
+    t = p.dtype.type
+    c = _cast(constants(hyper), t)
+    slots = state.shape[0]
+    for i in range(p.size):
+        s0 = state[0, i] if slots > 0 else t(0.0)
+        s1 = state[1, i] if slots > 1 else t(0.0)
+        p[i], s0, s1 = update(p[i], g[i], s0, s1, c)
+        if slots > 0:
+            state[0, i] = s0
+        if slots > 1:
+            state[1, i] = s1

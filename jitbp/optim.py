@@ -1,14 +1,16 @@
 """Optimizers: hyper-parameters and per-parameter state for the fused update rules.
 
-Each optimizer follows torch.optim's published formula and defaults; the
-arithmetic itself lives in :mod:`jitbp.kernels` and runs inside the layers'
-derivative kernels.
+Each optimizer follows torch.optim's published formula and defaults. Its update
+rule is a :class:`jitbp.rules.Rule` record (math, state slots, hyper-parameter
+layout); the class here adds the validated attributes the record's hyper names read.
+A built-in rule runs fused inside the layers' derivative kernels; a plugin's rule
+(:func:`register_optimizer`) runs from a gradient buffer per layer.
 """
 import math
 
 import numpy as np
 
-from . import kernels
+from . import kernels, rules
 
 
 def _check_number(name, value, low=0.0, high=math.inf, low_open=False, high_open=False):
@@ -47,10 +49,13 @@ class Hyper:
 
 
 class Optimizer:
-    """Base class: keeps (slots, size) state and a step count per parameter array."""
+    """Base class: keeps (slots, size) state and a step count per parameter array.
 
-    rule = kernels.ACCUMULATE
-    n_slots = 0
+    A subclass sets ``spec`` (its :class:`jitbp.rules.Rule`); its hyper-parameter vector
+    is read from the attributes named by ``spec.base_names``.
+    """
+
+    spec = None
     lr = Hyper()
     weight_decay = Hyper()
 
@@ -58,6 +63,28 @@ class Optimizer:
         self.lr = lr
         self.weight_decay = weight_decay
         self._state = {}
+
+    @property
+    def rule(self):
+        """The rule id the kernels dispatch on."""
+        return self.spec.id
+
+    @property
+    def n_slots(self):
+        """State slots per parameter element."""
+        return len(self.spec.slots)
+
+    @property
+    def fused(self):
+        """Whether the layers' kernels apply this rule themselves (a built-in rule)."""
+        return self.spec.id in rules.BUILTIN_IDS
+
+    def apply_gradient(self, param, grad, state, hyper):
+        """Apply this rule to ``param`` from its gradient buffer ``grad``."""
+        if self.fused:
+            kernels.apply_gradient(self.rule, param, grad, state, hyper)
+        else:
+            kernels.apply_rule(self.spec.update, self.spec.constants, param, grad, state, hyper)
 
     def check(self):
         """Refuse combinations of hyper-parameters the rule cannot run (called by ``learn``)."""
@@ -94,14 +121,20 @@ class Optimizer:
 
     def hyper(self, step):
         """The float64 hyper-parameter vector the rule reads at ``step`` (1-based)."""
-        out = np.empty(len(self.base_hyper()))
-        kernels.hyper_at(self.rule, self.base_hyper(), step, out)
+        base = self.base_hyper()
+        out = base.copy()
+        if self.fused:
+            kernels.hyper_at(self.rule, base, step, out)
+        else:
+            self.spec.at_step(base, step, out)
         return out
 
     def base_hyper(self):
-        """Hyper-parameters in the rule's slot order; step-dependent slots are filled by
-        :func:`jitbp.kernels.hyper_at`, in Python and in captured epochs alike."""
-        raise NotImplementedError
+        """Hyper-parameters in the rule's slot order (``spec.hyper``); step-dependent slots
+        are 0 here and filled by :func:`jitbp.kernels.hyper_at`, in Python and in captured
+        epochs alike."""
+        values = [float(getattr(self, name)) for name in self.spec.base_names]
+        return np.array(values + [0.0] * len(self.spec.derived))
 
     def state_of(self, param):
         """(slots array, step) kept for ``param``, or ``None`` if it has none. The step may be 0:
@@ -131,7 +164,7 @@ class Optimizer:
 class SGD(Optimizer):
     """torch.optim.SGD: optional momentum, dampening, Nesterov and weight decay."""
 
-    rule = kernels.SGD
+    spec = rules.RULES[rules.SGD]
     momentum = Hyper()
     dampening = Hyper(high=1.0)
 
@@ -141,8 +174,12 @@ class SGD(Optimizer):
         self.dampening = dampening
         self.nesterov = nesterov
         #: A momentum buffer, fixed at construction: the state arrays are shaped by it.
-        self.n_slots = 1 if self.momentum else 0
+        self._slots = 1 if self.momentum else 0
         self.check()
+
+    @property
+    def n_slots(self):
+        return self._slots
 
     @property
     def nesterov(self):
@@ -157,12 +194,9 @@ class SGD(Optimizer):
     def check(self):
         if self.nesterov and (self.momentum == 0.0 or self.dampening != 0.0):
             raise ValueError("nesterov needs momentum > 0 and dampening 0")
-        if bool(self.momentum) != bool(self.n_slots):
-            raise ValueError(f"momentum was {'switched off' if self.n_slots else 'switched on'} after this SGD "
+        if bool(self.momentum) != bool(self._slots):
+            raise ValueError(f"momentum was {'switched off' if self._slots else 'switched on'} after this SGD "
                              f"was created; its state has no room for that: create a new SGD")
-
-    def base_hyper(self):
-        return np.array([self.lr, self.momentum, self.dampening, float(self.nesterov), self.weight_decay, 0.0])
 
     def settings(self):
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
@@ -172,8 +206,7 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """torch.optim.Adam (bias-corrected moments, eps added after the square root)."""
 
-    rule = kernels.ADAM
-    n_slots = 2
+    spec = rules.RULES[rules.ADAM]
     eps = Hyper()
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -192,8 +225,8 @@ class Adam(Optimizer):
         self._betas = (_check_number("betas[0]", value[0], high=1.0, high_open=True),
                        _check_number("betas[1]", value[1], high=1.0, high_open=True))
 
-    def base_hyper(self):
-        return np.array([self.lr, *self.betas, self.eps, self.weight_decay, 1.0, 1.0])
+    beta1 = property(lambda self: self.betas[0], doc="betas[0], as the rule's hyper vector names it")
+    beta2 = property(lambda self: self.betas[1], doc="betas[1], as the rule's hyper vector names it")
 
     def settings(self):
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
@@ -203,8 +236,7 @@ class Adam(Optimizer):
 class RMSprop(Optimizer):
     """torch.optim.RMSprop without momentum or centering."""
 
-    rule = kernels.RMSPROP
-    n_slots = 1
+    spec = rules.RULES[rules.RMSPROP]
     alpha = Hyper(high=1.0)
     eps = Hyper()
 
@@ -213,9 +245,6 @@ class RMSprop(Optimizer):
         self.alpha = alpha
         self.eps = eps
 
-    def base_hyper(self):
-        return np.array([self.lr, self.alpha, self.eps, self.weight_decay])
-
     def settings(self):
         return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay}
 
@@ -223,8 +252,7 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """torch.optim.Adagrad with learning-rate decay and a zero initial accumulator."""
 
-    rule = kernels.ADAGRAD
-    n_slots = 1
+    spec = rules.RULES[rules.ADAGRAD]
     lr_decay = Hyper()
     eps = Hyper()
 
@@ -233,12 +261,51 @@ class Adagrad(Optimizer):
         self.lr_decay = lr_decay
         self.eps = eps
 
-    def base_hyper(self):
-        return np.array([self.lr, self.eps, self.weight_decay, self.lr, self.lr_decay])
-
     def settings(self):
         return {"lr": self.lr, "lr_decay": self.lr_decay, "eps": self.eps,
                 "weight_decay": self.weight_decay}
 
 
-OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adam, RMSprop, Adagrad)}
+class AdamW(Adam):
+    """torch.optim.AdamW: Adam with decoupled weight decay, ``p -= lr * wd * p`` before the step."""
+
+    spec = rules.RULES[rules.ADAMW]
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+#: Optimizer classes by name (model files store the name); plugins add theirs with
+#: :func:`register_optimizer`.
+OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adam, RMSprop, Adagrad, AdamW)}
+
+
+def register_optimizer(cls):
+    """Make the :class:`Optimizer` subclass ``cls`` known by its class name (model files,
+    the ``register_optimizers`` plugin hook). Its ``spec`` must be a :class:`jitbp.rules.Rule`
+    with an id no other rule has."""
+    from .errors import PluginError
+
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+        raise PluginError(f"register_optimizer() takes an Optimizer subclass, got {cls!r}")
+    if not isinstance(cls.spec, rules.Rule):
+        raise PluginError(f"optimizer {cls.__name__}: spec must be a jitbp.rules.Rule, got {cls.spec!r}")
+    for name in ("at_step", "constants", "update"):
+        if not hasattr(getattr(cls.spec, name), "scalar_source"):
+            raise PluginError(f"optimizer {cls.__name__}: spec.{name} must be a @jitbp.scalar.scalar function")
+    taken = {other.spec.id: other for other in OPTIMIZERS.values() if other is not cls}
+    if cls.spec.id in taken or cls.spec.id == rules.ACCUMULATE:
+        owner = taken.get(cls.spec.id)
+        raise PluginError(f"optimizer {cls.__name__}: rule id {cls.spec.id} is already taken"
+                          + (f" by {owner.__name__}" if owner else " (ACCUMULATE)"))
+    if OPTIMIZERS.get(cls.__name__, cls) is not cls:
+        raise PluginError(f"optimizer name {cls.__name__!r} is already registered")
+    OPTIMIZERS[cls.__name__] = cls
+    return cls
+
+
+def unregister_optimizer(cls):
+    """Forget a plugin optimizer registered with :func:`register_optimizer`."""
+    if cls.spec.id in rules.BUILTIN_IDS:
+        raise ValueError(f"{cls.__name__} is built in")
+    OPTIMIZERS.pop(cls.__name__, None)

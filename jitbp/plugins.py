@@ -1,19 +1,22 @@
-"""The plugin manager: built-in layer modules plus the ``jitbp`` entry-point group."""
+"""The plugin manager: built-in layer modules plus the ``jitbp`` entry-point group.
+
+Plugins register layers, losses (``register_losses``) and optimizers (``register_optimizers``)."""
 import importlib
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 
 import pluggy
 
-from . import hookspecs
+from . import hookspecs, losses, optim
 from .errors import PluginError, UnknownNameError
 from .layer import Layer
 
 ENTRY_POINT_GROUP = "jitbp"
 #: Comma-separated plugin names to skip; ``*`` skips every third-party plugin.
 DISABLE_ENV = "JITBP_DISABLE_PLUGINS"
+HOOKS = ("register_layers", "register_losses", "register_optimizers")
 DEFAULT_PLUGINS = (
     "jitbp.layers.dense",
     "jitbp.layers.activations",
@@ -55,6 +58,9 @@ class PluginInfo:
     version: str
     layers: tuple = ()
     error: str = ""
+    #: Names of the losses and optimizers it registered.
+    losses: tuple = ()
+    optimizers: tuple = ()
     disabled: bool = False
     distribution: str = ""
 
@@ -81,6 +87,7 @@ class Registry:
         self._load_entry_points()
         for impl in self.manager.hook.register_layers.get_hookimpls():
             self._collect(impl)
+        self._collect_rules(None)
         self._warn()
 
     def _load_entry_points(self):
@@ -109,9 +116,10 @@ class Registry:
                 self._fail(ep.name, f"import failed: {_error(exc)}")
                 continue
             hooks = sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or ())
-            if "register_layers" not in hooks:  # e.g. a misspelled hook: pluggy accepts it silently
+            if not set(hooks) & set(HOOKS):  # e.g. a misspelled hook: pluggy accepts it silently
                 self.manager.unregister(plugin)
-                self._fail(ep.name, f"implements no register_layers hook (found: {', '.join(hooks) or 'none'})")
+                self._fail(ep.name, f"implements none of the hooks {', '.join(HOOKS)} "
+                                    f"(found: {', '.join(hooks) or 'none'})")
         #: Names asked to be disabled that no installed plugin has (typos, uninstalled plugins).
         self.unmatched_disabled = sorted(self._disabled - found - {"*"})
         if self.unmatched_disabled:
@@ -139,6 +147,7 @@ class Registry:
         for impl in self.manager.hook.register_layers.get_hookimpls():
             if impl.plugin_name == name:
                 self._collect(impl)
+        self._collect_rules(name)
         return self.plugins[name]
 
     def unregister_plugin(self, name):
@@ -146,7 +155,12 @@ class Registry:
         self.manager.unregister(name=name)
         for kind in [k for k, info in self.layers.items() if info.plugin == name]:
             del self.layers[kind]
-        self.plugins.pop(name, None)
+        info = self.plugins.pop(name, None)
+        if info is not None:
+            for loss in info.losses:
+                losses.unregister_loss(loss)
+            for cls_name in info.optimizers:
+                optim.unregister_optimizer(optim.OPTIMIZERS[cls_name])
 
     def _collect(self, impl):
         name = impl.plugin_name
@@ -172,6 +186,28 @@ class Registry:
         kinds = (previous.layers if previous else ()) + tuple(cls.kind for cls in found)
         self.plugins[name] = PluginInfo(name, version, layers=kinds, distribution=self._distributions.get(name, ""))
 
+    def _collect_rules(self, only):
+        """Run the ``register_losses`` and ``register_optimizers`` hooks (of plugin ``only``,
+        or of every plugin); a plugin whose hook raises is recorded as failed."""
+        for hook, add, field in ((self.manager.hook.register_losses, _add_loss, "losses"),
+                                 (self.manager.hook.register_optimizers, _add_optimizer, "optimizers")):
+            for impl in hook.get_hookimpls():
+                name = impl.plugin_name
+                if only is not None and name != only:
+                    continue
+                found = []
+                try:
+                    impl.function(register=lambda item: found.append(add(item)))
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:
+                    self._fail(name, _error(exc))
+                    continue
+                previous = self.plugins.get(name) or PluginInfo(name, self._versions.get(name, "unknown"),
+                                                                distribution=self._distributions.get(name, ""))
+                if not previous.error:
+                    self.plugins[name] = replace(previous, **{field: getattr(previous, field) + tuple(found)})
+
     def layer_class(self, kind):
         if not isinstance(kind, str):
             raise TypeError(f"layer name must be a string, got {type(kind).__name__}")
@@ -182,6 +218,16 @@ class Registry:
             failed = "; ".join(info.describe() for info in self.failed().values())
             hint = f". It may come from a plugin that failed to load: {failed}" if failed else ""
             raise UnknownNameError(f"unknown layer {kind!r}; known layers: {known}{hint}") from None
+
+
+def _add_loss(loss):
+    losses.register_loss(loss)
+    return loss.name
+
+
+def _add_optimizer(cls):
+    optim.register_optimizer(cls)
+    return cls.__name__
 
 
 def _check_layer_class(cls):

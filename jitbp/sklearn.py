@@ -103,10 +103,22 @@ class _NetworkEstimator(BaseEstimator):
         self.n_outputs_ = len(self.classes_)
         return np.searchsorted(self.classes_, y), self.n_outputs_
 
-    def _fit(self, X, y, incremental, classes=None):
+    def _class_weight(self):
+        """``class_weight`` keyed by class index (the network's labels), or as given."""
+        weights = getattr(self, "class_weight", None)
+        if not isinstance(weights, dict):
+            return weights
+        unknown = [label for label in weights if label not in set(self.classes_.tolist())]
+        if unknown:
+            raise ValueError(f"class_weight names labels {unknown} not in classes_ {self.classes_.tolist()}")
+        return {int(np.searchsorted(self.classes_, label)): weight for label, weight in weights.items()}
+
+    def _fit(self, X, y, incremental, classes=None, sample_weight=None):
         first = not hasattr(self, "net_") or not (incremental or self.warm_start)
         X, y = validate_data(self, X, y, reset=first, dtype=np.float64,
                              multi_output=not self._classifier, y_numeric=not self._classifier)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
         target, n_outputs = self._targets(y, first, classes)
         rng = check_random_state(self.random_state)
         if first:
@@ -120,8 +132,11 @@ class _NetworkEstimator(BaseEstimator):
         epochs = 1 if incremental else int(self.max_iter)
         if self.early_stopping and not incremental:
             stratify = target if self._classifier and np.min(np.bincount(target)) >= 2 else None
-            X, Xv, target, tv = train_test_split(X, target, test_size=self.validation_fraction,
-                                                 random_state=rng.randint(2**31), stratify=stratify)
+            split = train_test_split(X, target, *(() if sample_weight is None else (sample_weight,)),
+                                     test_size=self.validation_fraction, random_state=rng.randint(2**31),
+                                     stratify=stratify)
+            X, Xv, target, tv = split[:4]
+            sample_weight = split[4] if sample_weight is not None else None
             score = "accuracy" if self._classifier else "r2"
             stopper = EarlyStopping(f"val_{score}", patience=self.n_iter_no_change, min_delta=self.tol,
                                     restore_best=True)
@@ -131,7 +146,8 @@ class _NetworkEstimator(BaseEstimator):
         history = self.net_.learn(
             X, target, loss=self._loss, optimizer=self.optimizer_, epochs=epochs,
             batch_size=self._batch(len(X)), shuffle=bool(self.shuffle), seed=int(rng.randint(2**31)),
-            verbose=1 if self.verbose else 0, **options)
+            verbose=1 if self.verbose else 0, sample_weight=sample_weight,
+            class_weight=self._class_weight() if self._classifier else None, **options)
         self.history_ = history
         self.n_iter_ += len(history)
         self.t_ += len(history) * len(X)
@@ -152,9 +168,10 @@ class _NetworkEstimator(BaseEstimator):
         last = list(history)[-(self.n_iter_no_change + 1):]
         return len(last) > 1 and min(last[1:]) < last[0] - self.tol
 
-    def fit(self, X, y):
-        """Train for up to ``max_iter`` epochs (from scratch unless ``warm_start``)."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X, y, sample_weight=None):
+        """Train for up to ``max_iter`` epochs (from scratch unless ``warm_start``); each sample's
+        loss weighted by ``sample_weight`` (and ``class_weight``, for classifiers)."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def _output(self, X):
         check_is_fitted(self)
@@ -191,9 +208,9 @@ class _NetworkEstimator(BaseEstimator):
 class _ClassifierMixin(ClassifierMixin):
     _classifier = True
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch on ``(X, y)``; ``classes`` (all labels) on the first call, else y's."""
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order."""
@@ -209,9 +226,9 @@ class _ClassifierMixin(ClassifierMixin):
 
 
 class _RegressorMixin(RegressorMixin):
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch on ``(X, y)``."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         out = self._output(X)
@@ -256,14 +273,22 @@ def _store_params(estimator, arguments):
             setattr(estimator, name, value)
 
 
+_CLASS_WEIGHT_DOC = """
+    ``class_weight`` (``{label: weight}``, ``"balanced"`` or None) weights each sample's
+    loss by its class, as torch's ``CrossEntropyLoss(weight=...)``; it multiplies
+    ``fit``'s ``sample_weight``.
+"""
+
+
 class MLPClassifier(_ClassifierMixin, _NetworkEstimator):
-    __doc__ = "A multi-layer perceptron classifier (softmax over one logit per class)." + _COMMON_DOC
+    __doc__ = ("A multi-layer perceptron classifier (softmax over one logit per class)." + _COMMON_DOC
+               + _CLASS_WEIGHT_DOC)
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, init="uniform"):
+                 n_iter_no_change=10, init="uniform", class_weight=None):
         _store_params(self, locals())
 
     def _build_network(self, n_features, n_outputs, seed):
@@ -273,7 +298,12 @@ class MLPClassifier(_ClassifierMixin, _NetworkEstimator):
 class MLPRegressor(_RegressorMixin, _NetworkEstimator):
     __doc__ = "A multi-layer perceptron regressor (identity output, mean squared error)." + _COMMON_DOC
 
-    __init__ = MLPClassifier.__init__
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, init="uniform"):
+        _store_params(self, locals())
     _build_network = MLPClassifier._build_network
 
 

@@ -4,7 +4,7 @@ import secrets
 
 import numpy as np
 
-from . import batches, checks
+from . import batches, checks, weights
 from .capture import CAPTURE_MIN_STEPS, capture_mode
 from .divergence import CHECK_SAMPLES, Checkpoint
 from .interrupts import BatchBoundary
@@ -61,7 +61,7 @@ class Plateau:
 
 def learn(net, X, Y=None, loss="mse", optimizer=None, epochs=1, batch_size=None, shuffle=True, seed=None,
           tol=None, patience=5, validation=None, validation_split=None, metrics=None, callbacks=None,
-          verbose=None, parallel=None):
+          verbose=None, parallel=None, sample_weight=None, class_weight=None):
     """Train ``net`` in place and return the loss of each epoch as a :class:`~jitbp.history.History`.
 
     ``batch_size=None`` trains on the full batch, ``1`` online, ``k`` on mini-batches
@@ -85,6 +85,11 @@ def learn(net, X, Y=None, loss="mse", optimizer=None, epochs=1, batch_size=None,
     re-iterable, or a one-shot generator for one epoch). Each batch is checked as it
     arrives; training metrics are then skipped (validation metrics are kept).
 
+    ``sample_weight`` (one non-negative number per sample) and ``class_weight`` (``{label:
+    weight}`` or ``"balanced"``, for cross_entropy) weight each sample's loss: a mean loss
+    becomes ``sum_i w_i l_i / sum_i w_i`` per batch (as torch's ``CrossEntropyLoss(weight=)``),
+    a sum loss ``sum_i w_i l_i`` (see :mod:`jitbp.weights`). Validation loss stays unweighted.
+
     At each epoch's end (see :mod:`jitbp.monitor`): the loss on ``validation=(X_val,
     Y_val)`` or on the last ``validation_split`` share of the samples, ``metrics`` (names
     or functions, :mod:`jitbp.metrics`) on the training and validation data, then
@@ -92,9 +97,9 @@ def learn(net, X, Y=None, loss="mse", optimizer=None, epochs=1, batch_size=None,
     progress output per ``verbose`` (:mod:`jitbp.progress`).
     """
     if parallel is not None:
-        if (validation, validation_split, metrics, callbacks, verbose) != (None,) * 5:
-            raise ValueError("parallel= does not take validation, validation_split, metrics, callbacks or "
-                             "verbose yet; "
+        if (validation, validation_split, metrics, callbacks, verbose, sample_weight, class_weight) != (None,) * 7:
+            raise ValueError("parallel= does not take validation, validation_split, metrics, callbacks, "
+                             "verbose, sample_weight or class_weight yet; "
                              "evaluate on rank 0 after learn returns")
         return parallel.learn(net, X, Y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                               shuffle=shuffle, seed=seed, tol=tol, patience=patience)
@@ -108,6 +113,13 @@ def learn(net, X, Y=None, loss="mse", optimizer=None, epochs=1, batch_size=None,
     elif validation_split is not None:
         raise ValueError("memmap data and sources of batches take no validation_split=; pass "
                          "validation=(X_val, Y_val)")
+    elif sample_weight is not None or class_weight is not None:
+        raise ValueError("memmap data and sources of batches take no sample_weight= or class_weight=; "
+                         "train on in-memory arrays to weight samples")
+    sample_weights = None if data is not None else weights.per_sample(loss, target, sample_weight, class_weight)
+    if sample_weights is not None and net.device != "cpu":
+        raise ValueError(f"sample_weight and class_weight train on device='cpu' only (this network is on "
+                         f"{net.device!r})")
     monitor = Monitor(net, loss, optimizer, epochs, validation, validation_split, metrics, callbacks, verbose)
     monitor.history.seed = run_seed
     engine = net.engine
@@ -118,7 +130,10 @@ def learn(net, X, Y=None, loss="mse", optimizer=None, epochs=1, batch_size=None,
                          f"(use per='epoch')")
     if data is None:
         inputs, target = monitor.train_data(inputs, target)
-        run = ArrayEpochs(engine, inputs, target, batch_size, shuffle, run_seed, loss, updates, epochs, schedule)
+        train_loss, train_target = weights.packed(loss, target, None if sample_weights is None
+                                                  else sample_weights[:len(target)])
+        run = ArrayEpochs(engine, inputs, train_target, batch_size, shuffle, run_seed, train_loss, updates, epochs,
+                          schedule)
     else:
         inputs = target = None  # training metrics would read all the data again: validation only
         run = StreamEpochs(engine, data, loss, updates, epochs, schedule)

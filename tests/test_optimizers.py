@@ -30,6 +30,16 @@ def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
     return step
 
 
+def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """Loshchilov & Hutter (2019), decoupled weight decay, as torch.optim.AdamW states it:
+    the parameter decays by lr * weight_decay before Adam's step (no L2 term in g)."""
+    plain = adam(lr, betas, eps)
+
+    def step(p, g, state, t):
+        return plain(p * (1 - lr * weight_decay), g, state, t)
+    return step
+
+
 def rmsprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0):
     """Hinton's RMSprop (lecture 6e), eps outside the root as in torch."""
     def step(p, g, state, t):
@@ -55,6 +65,8 @@ CASES = [
     (jitbp.SGD, sgd, {"lr": 0.1, "momentum": 0.8, "dampening": 0.5, "weight_decay": 0.01}),
     (jitbp.Adam, adam, {}),
     (jitbp.Adam, adam, {"lr": 0.05, "betas": (0.5, 0.75), "eps": 1e-3, "weight_decay": 0.1}),
+    (jitbp.AdamW, adamw, {}),
+    (jitbp.AdamW, adamw, {"lr": 0.05, "betas": (0.5, 0.75), "eps": 1e-3, "weight_decay": 0.3}),
     (jitbp.RMSprop, rmsprop, {}),
     (jitbp.RMSprop, rmsprop, {"lr": 0.05, "alpha": 0.5, "eps": 1e-3}),
     (jitbp.Adagrad, adagrad, {}),
@@ -83,7 +95,7 @@ def test_fused_equals_formula_over_steps(cls, formula, settings, rng):
             np.testing.assert_allclose(fused.params[key], reference.params[key], rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("cls, formula, settings", CASES[:1] + CASES[4:5])
+@pytest.mark.parametrize("cls, formula, settings", CASES[:1] + CASES[4:5] + CASES[6:7])
 def test_float32_follows_float64(cls, formula, settings, rng):
     X, Y = rng.normal(size=(6, 4)), rng.normal(size=(6, 2))
     low, high = network(np.float32), network(np.float64)
@@ -98,6 +110,7 @@ def test_defaults_are_torchs():
     assert jitbp.Adam().settings() == {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0}
     assert jitbp.RMSprop().settings() == {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0}
     assert jitbp.Adagrad().settings() == {"lr": 1e-2, "lr_decay": 0.0, "eps": 1e-10, "weight_decay": 0.0}
+    assert jitbp.AdamW().settings() == {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 1e-2}
     assert jitbp.SGD(0.1).settings()["momentum"] == 0.0
 
 
@@ -111,7 +124,7 @@ def numpy_gradients(params, X, Y):
 
 
 @pytest.mark.parametrize("batch", [1, 3, 64])
-@pytest.mark.parametrize("cls, formula, settings", [CASES[0], CASES[1], CASES[4]])
+@pytest.mark.parametrize("cls, formula, settings", [CASES[0], CASES[1], CASES[4], CASES[7]])
 def test_every_dense_kernel_path(batch, cls, formula, settings, rng):
     """Shapes and batches that take the streaming, online-SGD and BLAS paths (GEMM into W
     for plain SGD, tiles otherwise), against gradients computed in NumPy, over 3 steps."""

@@ -1,45 +1,28 @@
 """CUDA kernels of the element-wise activations: one launcher pair per layer kind,
-``jitbp.cuda.activations.<kind>`` (sigmoid, tanh, relu, identity, step)."""
-import math
-
+``jitbp.cuda.activations.<kind>`` (sigmoid, tanh, relu, identity, step), compiled from
+the CPU layers' ``@scalar`` source (:mod:`jitbp.layers.activations`)."""
+from ..layers import activations as cpu
 from ..layers.activations import IDENTITY, RELU, SIGMOID, STEP, TANH
+from ..scalar import on_cuda
 from .api import cuda
 from .launch import flat, grid
+
+_forward_op = on_cuda(cpu.forward_op)
+_backward_op = on_cuda(cpu.backward_op)
 
 
 @cuda.jit
 def _forward(op, x, y):
     i = cuda.grid(1)
-    if i >= y.size:
-        return
-    v = x[i]
-    if op == SIGMOID:
-        y[i] = 1.0 / (1.0 + math.exp(-v))
-    elif op == TANH:
-        y[i] = math.tanh(v)
-    elif op == RELU:
-        y[i] = v if v > 0.0 else 0.0
-    elif op == STEP:
-        y[i] = 1.0 if v >= 0.0 else 0.0
-    else:
-        y[i] = v
+    if i < y.size:
+        y[i] = _forward_op(op, x[i], 1.0)
 
 
 @cuda.jit
 def _backward(op, x, y, dy, dx):
     i = cuda.grid(1)
-    if i >= dx.size:
-        return
-    if op == SIGMOID:
-        dx[i] = dy[i] * y[i] * (1.0 - y[i])
-    elif op == TANH:
-        dx[i] = dy[i] * (1.0 - y[i] * y[i])
-    elif op == RELU:
-        dx[i] = dy[i] if x[i] > 0.0 else 0.0
-    elif op == STEP:
-        dx[i] = 0.0
-    else:
-        dx[i] = dy[i]
+    if i < dx.size:
+        dx[i] = _backward_op(op, x[i], y[i], dy[i], 1.0)
 
 
 class Activation:

@@ -1,13 +1,15 @@
 """Loss kernels on the device: each writes dL/d(output) and per-sample partial sums,
 then one block adds the partials into a scalar that is copied to the host.
 
-Same formulas as :mod:`jitbp.losses`.
+Same formulas as :mod:`jitbp.losses`; cross-entropy's per-sample math is its ``@scalar``
+source compiled for the device.
 """
 import math
 
 import numpy as np
 
-from ..losses import BCE_EPS, BCE_LOG_FLOOR
+from ..losses import BCE_EPS, BCE_LOG_FLOOR, cross_entropy_sample
+from ..scalar import on_cuda
 from .api import cuda
 from .launch import grid, rows
 
@@ -50,23 +52,15 @@ def _pointwise(kind, coef, scale, yhat, target, delta, partials):
     partials[s] = total
 
 
+_cross_entropy_sample = on_cuda(cross_entropy_sample)
+
+
 @cuda.jit
 def _cross_entropy(logits, labels, delta, partials):
     s = cuda.grid(1)
-    n, classes = logits.shape
-    if s >= n:
-        return
-    top = logits[s, 0]
-    for j in range(1, classes):
-        top = max(top, logits[s, j])
-    norm = 0.0
-    for j in range(classes):
-        norm += math.exp(logits[s, j] - top)
-    log_norm = top + math.log(norm)
-    partials[s] = log_norm - logits[s, labels[s]]
-    for j in range(classes):
-        delta[s, j] = math.exp(logits[s, j] - log_norm) / n
-    delta[s, labels[s]] -= 1.0 / n
+    n = logits.shape[0]
+    if s < n:
+        partials[s] = _cross_entropy_sample(logits, s, labels[s], 1.0, 1.0 / n, delta)
 
 
 @cuda.jit
@@ -94,20 +88,34 @@ def _reduce_threads(n):
     return 1 << (min(n, REDUCE_THREADS).bit_length() - 1)
 
 
+class Pointwise:
+    """The launcher of one built-in element-wise loss (``jitbp.cuda.losses.<name>``)."""
+
+    def __init__(self, name):
+        self.kind, self.coef, self.mean, self.factor = POINTWISE[name]
+
+    def __call__(self, output, target, delta, partials):
+        scale = 1.0 / output.size if self.mean else 1.0
+        _pointwise[grid(output.shape[0])](self.kind, self.coef, scale, output, rows(target), delta, partials)
+        return self.factor * scale
+
+
+def cross_entropy(output, target, delta, partials):
+    """The launcher of ``cross_entropy``."""
+    _cross_entropy[grid(output.shape[0])](output, target, delta, partials)
+    return 1.0 / output.shape[0]
+
+
+sse, half_sse, mse, mae, bce = (Pointwise(name) for name in ("sse", "half_sse", "mse", "mae", "bce"))
+
+
 def loss_value(loss, output, target, delta, partials, out):
-    """The value of ``loss`` (a :class:`jitbp.losses.Loss`); writes dL/d(output) into ``delta``.
+    """The value of ``loss`` (a :class:`jitbp.losses.Loss`, through its ``cuda`` launcher);
+    writes dL/d(output) into ``delta``.
 
     ``partials`` (batch,) and ``out`` (1,) are float64 device scratch arrays.
     """
     n = output.shape[0]
-    output, delta = rows(output), rows(delta)
-    if loss.name == "cross_entropy":
-        _cross_entropy[grid(n)](output, target, delta, partials)
-        factor = 1.0 / n
-    else:
-        kind, coef, mean, factor = POINTWISE[loss.name]
-        scale = 1.0 / output.size if mean else 1.0
-        _pointwise[grid(n)](kind, coef, scale, output, rows(target), delta, partials)
-        factor *= scale
+    factor = loss.cuda_launcher()(rows(output), target, rows(delta), partials)
     _sum[1, _reduce_threads(n)](partials, out)
     return float(out.copy_to_host()[0]) * factor

@@ -1,75 +1,47 @@
 """The optimizers' update rules as CUDA device functions.
 
-Same rule ids, hyper-parameter slots and formulas as :mod:`jitbp.kernels` (the CPU
-rules): a device kernel computes one element's gradient and stores
+Compiled by :func:`jitbp.scalar.on_cuda` from the same ``@scalar`` source as the CPU
+rules (:mod:`jitbp.rules`): a device kernel computes one element's gradient and stores
 ``updated(rule, p, g, state, i, hyper)`` in place of a gradient buffer.
 """
-import math
-
-from .. import kernels as k
+from .. import rules as r
+from ..scalar import on_cuda
 from .api import cuda
 from .launch import flat, grid
 
-
-@cuda.jit(device=True)
-def _sgd(p, g, state, i, hyper):
-    if hyper[k.SGD_WD] != 0.0:
-        g = g + hyper[k.SGD_WD] * p
-    momentum = hyper[k.SGD_MOMENTUM]
-    if momentum != 0.0:
-        if hyper[k.SGD_FIRST] != 0.0:
-            state[0, i] = g
-        else:
-            state[0, i] = momentum * state[0, i] + (1.0 - hyper[k.SGD_DAMPENING]) * g
-        buf = state[0, i]
-        if hyper[k.SGD_NESTEROV] != 0.0:
-            g = g + momentum * buf
-        else:
-            g = buf
-    return p - hyper[k.SGD_LR] * g
+_sgd_c, _sgd = on_cuda(r.sgd_constants), on_cuda(r.sgd_update)
+_adam_c, _adam = on_cuda(r.adam_constants), on_cuda(r.adam_update)
+_rms_c, _rms = on_cuda(r.rmsprop_constants), on_cuda(r.rmsprop_update)
+_adagrad_c, _adagrad = on_cuda(r.adagrad_constants), on_cuda(r.adagrad_update)
+_adamw_c, _adamw = on_cuda(r.adamw_constants), on_cuda(r.adamw_update)
 
 
 @cuda.jit(device=True)
-def _adam(p, g, state, i, hyper):
-    if hyper[k.ADAM_WD] != 0.0:
-        g = g + hyper[k.ADAM_WD] * p
-    b1 = hyper[k.ADAM_B1]
-    b2 = hyper[k.ADAM_B2]
-    state[0, i] = state[0, i] + (1.0 - b1) * (g - state[0, i])
-    state[1, i] = b2 * state[1, i] + (1.0 - b2) * g * g
-    denom = math.sqrt(state[1, i]) / hyper[k.ADAM_BC2_SQRT] + hyper[k.ADAM_EPS]
-    return p - (hyper[k.ADAM_LR] / hyper[k.ADAM_BC1]) * (state[0, i] / denom)
-
-
-@cuda.jit(device=True)
-def _rmsprop(p, g, state, i, hyper):
-    if hyper[k.RMS_WD] != 0.0:
-        g = g + hyper[k.RMS_WD] * p
-    alpha = hyper[k.RMS_ALPHA]
-    state[0, i] = alpha * state[0, i] + (1.0 - alpha) * g * g
-    return p - hyper[k.RMS_LR] * (g / (math.sqrt(state[0, i]) + hyper[k.RMS_EPS]))
-
-
-@cuda.jit(device=True)
-def _adagrad(p, g, state, i, hyper):
-    if hyper[k.ADAGRAD_WD] != 0.0:
-        g = g + hyper[k.ADAGRAD_WD] * p
-    state[0, i] = state[0, i] + g * g
-    return p - hyper[k.ADAGRAD_CLR] * (g / (math.sqrt(state[0, i]) + hyper[k.ADAGRAD_EPS]))
+def _step(rule, p, g, s0, s1, hyper):
+    if rule == r.SGD:
+        return _sgd(p, g, s0, s1, _sgd_c(hyper))
+    if rule == r.ADAM:
+        return _adam(p, g, s0, s1, _adam_c(hyper))
+    if rule == r.RMSPROP:
+        return _rms(p, g, s0, s1, _rms_c(hyper))
+    if rule == r.ADAGRAD:
+        return _adagrad(p, g, s0, s1, _adagrad_c(hyper))
+    if rule == r.ADAMW:
+        return _adamw(p, g, s0, s1, _adamw_c(hyper))
+    return p, s0 + g, s1
 
 
 @cuda.jit(device=True)
 def updated(rule, p, g, state, i, hyper):
     """The new value of parameter element ``p`` (flat index ``i``) given its gradient ``g``."""
-    if rule == k.SGD:
-        return _sgd(p, g, state, i, hyper)
-    if rule == k.ADAM:
-        return _adam(p, g, state, i, hyper)
-    if rule == k.RMSPROP:
-        return _rmsprop(p, g, state, i, hyper)
-    if rule == k.ADAGRAD:
-        return _adagrad(p, g, state, i, hyper)
-    state[0, i] += g
+    slots = state.shape[0]
+    s0 = state[0, i] if slots > 0 else 0.0
+    s1 = state[1, i] if slots > 1 else 0.0
+    p, s0, s1 = _step(rule, p, g, s0, s1, hyper)
+    if slots > 0:
+        state[0, i] = s0
+    if slots > 1:
+        state[1, i] = s1
     return p
 
 

@@ -1,36 +1,26 @@
-"""CUDA kernels of ``softmax``: one thread per sample."""
-import math
-
+"""CUDA kernels of ``softmax``: one thread per sample, compiled from the CPU layer's
+``@scalar`` row functions (:mod:`jitbp.layers.softmax`)."""
+from ..layers.softmax import softmax_row, softmax_row_backward
+from ..scalar import on_cuda
 from .api import cuda
 from .launch import grid
+
+_row = on_cuda(softmax_row)
+_row_backward = on_cuda(softmax_row_backward)
 
 
 @cuda.jit
 def _forward(x, y):
     s = cuda.grid(1)
-    if s >= x.shape[0]:
-        return
-    top = x[s, 0]
-    for j in range(1, x.shape[1]):
-        top = max(top, x[s, j])
-    total = 0.0
-    for j in range(x.shape[1]):
-        y[s, j] = math.exp(x[s, j] - top)
-        total += y[s, j]
-    for j in range(x.shape[1]):
-        y[s, j] /= total
+    if s < x.shape[0]:
+        _row(x, y, s)
 
 
 @cuda.jit
 def _backward(y, dy, dx):
     s = cuda.grid(1)
-    if s >= y.shape[0]:
-        return
-    dot = 0.0
-    for j in range(y.shape[1]):
-        dot += dy[s, j] * y[s, j]
-    for j in range(y.shape[1]):
-        dx[s, j] = y[s, j] * (dy[s, j] - dot)
+    if s < y.shape[0]:
+        _row_backward(y, dy, dx, s)
 
 
 def forward(xs, params, y, ws):

@@ -18,6 +18,9 @@ class DeviceUpdates:
     """
 
     def __init__(self, engine, optimizer, seed=0):
+        if not optimizer.fused:
+            raise ValueError(f"{type(optimizer).__name__} is a plugin's rule: device='cuda' runs the built-in "
+                             f"rules only (SGD, Adam, AdamW, RMSprop, Adagrad); train it on device='cpu'")
         self.engine = engine
         self.optimizer = optimizer
         net = engine.net

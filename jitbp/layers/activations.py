@@ -1,4 +1,14 @@
-"""Element-wise activations: sigmoid, tanh, relu, identity, step."""
+"""Element-wise activations: sigmoid, tanh, relu, identity, step.
+
+Each op's math is written once as ``@scalar`` functions of one element, ``<op>_value``
+and ``<op>_grad`` (``one`` is 1 in the arrays' dtype, so float32 stays float32; the
+``_value`` suffix keeps ``tanh`` apart from ``math.tanh``, which ``on_cuda`` would
+otherwise take for a call of the ``@scalar`` function), used by the CPU loops here and compiled
+for CUDA by :mod:`jitbp.cuda.activations`. The float32 sigmoid has its own vectorized
+forward loop (:func:`_sigmoid32`).
+"""
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -6,8 +16,87 @@ from numba.extending import intrinsic
 
 from ..hookspecs import hookimpl
 from ..layer import Layer
+from ..scalar import scalar
 
 SIGMOID, TANH, RELU, IDENTITY, STEP = range(5)
+
+
+@scalar
+def sigmoid_value(v, one):
+    return one / (one + math.exp(-v))
+
+
+@scalar
+def sigmoid_grad(x, y, dy, one):
+    return dy * y * (one - y)
+
+
+@scalar
+def tanh_value(v, one):
+    return math.tanh(v)
+
+
+@scalar
+def tanh_grad(x, y, dy, one):
+    return dy * (one - y * y)
+
+
+@scalar
+def relu_value(v, one):
+    return v if v > 0.0 else 0.0 * one
+
+
+@scalar
+def relu_grad(x, y, dy, one):
+    return dy if x > 0.0 else 0.0 * one
+
+
+@scalar
+def step_value(v, one):
+    return one if v >= 0.0 else 0.0 * one
+
+
+@scalar
+def step_grad(x, y, dy, one):
+    return 0.0 * one
+
+
+@scalar
+def identity_value(v, one):
+    return v
+
+
+@scalar
+def identity_grad(x, y, dy, one):
+    return dy
+
+
+@scalar
+def forward_op(op, v, one):
+    """``op``'s value at ``v``."""
+    if op == SIGMOID:
+        return sigmoid_value(v, one)
+    if op == TANH:
+        return tanh_value(v, one)
+    if op == RELU:
+        return relu_value(v, one)
+    if op == STEP:
+        return step_value(v, one)
+    return identity_value(v, one)
+
+
+@scalar
+def backward_op(op, x, y, dy, one):
+    """``dL/dx`` of ``op`` from its input ``x``, output ``y`` and ``dL/dy``."""
+    if op == SIGMOID:
+        return sigmoid_grad(x, y, dy, one)
+    if op == TANH:
+        return tanh_grad(x, y, dy, one)
+    if op == RELU:
+        return relu_grad(x, y, dy, one)
+    if op == STEP:
+        return step_grad(x, y, dy, one)
+    return identity_grad(x, y, dy, one)
 
 # float32 exp(-x) for the sigmoid, vectorizable (Numba's np.exp calls scalar libm):
 # exp(v) = 2^k exp(r), k = round(v / ln 2), r = v - k ln 2 in two parts, exp(r) by
@@ -56,17 +145,7 @@ def _forward(op, x, y):
     yf = y.reshape(-1)
     one = yf.dtype.type(1.0)
     for i in range(xf.size):
-        v = xf[i]
-        if op == SIGMOID:
-            yf[i] = one / (one + np.exp(-v))
-        elif op == TANH:
-            yf[i] = np.tanh(v)
-        elif op == RELU:
-            yf[i] = v if v > 0.0 else 0.0
-        elif op == STEP:
-            yf[i] = 1.0 if v >= 0.0 else 0.0
-        else:
-            yf[i] = v
+        yf[i] = forward_op(op, xf[i], one)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -77,16 +156,7 @@ def _backward(op, x, y, dy, dx):
     dxf = dx.reshape(-1)
     one = dxf.dtype.type(1.0)
     for i in range(xf.size):
-        if op == SIGMOID:
-            dxf[i] = dyf[i] * yf[i] * (one - yf[i])
-        elif op == TANH:
-            dxf[i] = dyf[i] * (one - yf[i] * yf[i])
-        elif op == RELU:
-            dxf[i] = dyf[i] if xf[i] > 0.0 else 0.0
-        elif op == STEP:
-            dxf[i] = 0.0
-        else:
-            dxf[i] = dyf[i]
+        dxf[i] = backward_op(op, xf[i], yf[i], dyf[i], one)
 
 
 @njit(cache=True, error_model="numpy")

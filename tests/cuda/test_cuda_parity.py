@@ -15,6 +15,7 @@ OPTIMIZERS = {
     "sgd-momentum": lambda: jitbp.SGD(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01),
     "sgd-nesterov": lambda: jitbp.SGD(lr=0.1, momentum=0.9, nesterov=True),
     "adam": lambda: jitbp.Adam(lr=0.05, weight_decay=0.01),
+    "adamw": lambda: jitbp.AdamW(lr=0.05, weight_decay=0.1),
     "rmsprop": lambda: jitbp.RMSprop(lr=0.01, alpha=0.9, weight_decay=0.01),
     "adagrad": lambda: jitbp.Adagrad(lr=0.1, lr_decay=0.01, weight_decay=0.01),
 }
