@@ -31,11 +31,11 @@ N_CONSTANTS = 7
 ACCUMULATE = 0
 
 
-@dataclass(frozen=True)
 #: Where every rule's hyper-parameter vector keeps its learning rate.
 LR_SLOT = 0
 
 
+@dataclass(frozen=True)
 class Rule:
     """One optimizer's update rule: ids, layouts and scalar math (see the module docstring)."""
 

@@ -5,6 +5,7 @@ function and keeps its source; :func:`on_cuda` compiles that same source as a CU
 device function, with every other ``@scalar`` function it calls swapped for its CUDA
 twin. Use the ``math`` module (both targets support it), not NumPy ufuncs.
 """
+import dis
 import types
 
 from numba import njit
@@ -27,9 +28,14 @@ def on_cuda(dispatcher):
         from .cuda.api import cuda
 
         namespace = dict(func.__globals__)
-        for name in func.__code__.co_names:
+        for name in _globals_read(func):
             if hasattr(namespace.get(name), "scalar_source"):
                 namespace[name] = on_cuda(namespace[name])
         clone = types.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__, func.__closure__)
         twin = _CUDA_TWINS[func] = cuda.jit(device=True)(clone)
     return twin
+
+
+def _globals_read(func):
+    """The global names ``func`` loads (not attribute names such as ``math.tanh``'s ``tanh``)."""
+    return {ins.argval for ins in dis.get_instructions(func) if ins.opname == "LOAD_GLOBAL"}
