@@ -9,6 +9,12 @@ from ..unwind import backward_plan
 from .cache import source_fingerprint
 from .templates import EPOCH, HEADER
 
+#: Kernels are inlined into the step (``Layer.inline_kernels``) only in graphs of at most
+#: this many calls: Numba types and LLVM optimises an inlined step as one function, whose
+#: compile time grows faster than its length (a 10-call chain of tiny dense layers took
+#: over three minutes); the small graphs inlining speeds up stay well below it.
+INLINE_MAX_CALLS = 8
+
 
 def kernel_name(kernel):
     """``(module, name)`` through which ``kernel`` can be imported, or ``None``."""
@@ -34,7 +40,8 @@ class Source:
         self.fwd = [self._alias(node.layer.forward_kernel, f"fwd{k}") for k, node in enumerate(net.calls)]
         self.bwd = [self._alias(node.layer.backward_kernel, f"bwd{k}") for k, node in enumerate(net.calls)]
         self.loss = self._alias(loss.kernel, "loss_kernel")
-        self.inlined = {f"{kind}{k}" for k, node in enumerate(net.calls) if node.layer.inline_kernels
+        small = len(net.calls) <= INLINE_MAX_CALLS
+        self.inlined = {f"{kind}{k}" for k, node in enumerate(net.calls) if small and node.layer.inline_kernels
                         for kind in ("fwd", "bwd")}
         self.shared = {id(layer): g for g, layer in enumerate(net.shared_layers)}
         #: Calls fed only by network inputs run the next batch's forward inside their
@@ -124,7 +131,7 @@ class Source:
             for alias, (module, name) in sorted(self.imports.items()))
         packages = sorted({module.split(".")[0] for module, _ in self.imports.values()} | {"jitbp"})
         stamp = f"# kernel sources: {source_fingerprint(packages)}\n"
-        step = ("\n\n@njit(cache=True, inline=\"always\")\n"
+        step = ("\n\n@njit(cache=True)\n"
                 "def step(bufs, NX, NV, ahead, fuse, P, ST, G, rule, hyper):\n")
         gathers = "\n".join(f"    gather(X[{j}], order, start, BX[{j}])" for j in range(len(self.net.inputs)))
         weight = "value * (stop - start) / n" if loss.mean else "value"
