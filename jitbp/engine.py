@@ -10,7 +10,7 @@ import numpy as np
 
 from . import kernels
 from .buffercache import BufferCache
-from .capture import CapturedEpoch
+from .capture import CapturedEpoch, capture_mode
 from .unwind import backward_plan
 
 
@@ -119,12 +119,13 @@ class Engine:
         a batch's loss is not finite: that batch is left unapplied, or ``(partial,
         batch_index, None)`` when ``interrupt.pending`` was set before that batch
         (:mod:`jitbp.interrupts`). With ``capture`` the epoch runs as one compiled
-        function (:mod:`jitbp.capture`) when it can.
+        function (:mod:`jitbp.capture`) when it can; under ``JITBP_CAPTURE=auto`` one
+        that is not compiled yet is compiled in the background meanwhile.
         """
         if capture:
             captured = self.captured(loss)
             result = captured and captured.run(self, inputs, target, order, size, updates.optimizer,
-                                               updates.shared_grads())
+                                               updates.shared_grads(), wait=capture_mode() != "auto")
             if result is not None:
                 return result
         n = len(target)

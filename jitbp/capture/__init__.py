@@ -15,7 +15,9 @@ from .cache import CACHE_ENV, cache_usage, clear_cache, source_fingerprint
 from .runtime import CapturedEpoch
 
 #: ``JITBP_CAPTURE``: "auto" (default) captures learn() calls of at least
-#: CAPTURE_MIN_STEPS steps, "always" every one, "never" none (debugging).
+#: CAPTURE_MIN_STEPS steps, compiling a new epoch in the background while they train
+#: interpreted; "always" captures every one, compiling first (the old behaviour: tests
+#: rely on it); "never" none (debugging).
 CAPTURE_ENV = "JITBP_CAPTURE"
 CAPTURE_MIN_STEPS = 64
 

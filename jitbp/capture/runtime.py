@@ -52,9 +52,10 @@ class CapturedEpoch:
                                            workspaces, scratch)
         return following
 
-    def run(self, engine, inputs, target, order, size, optimizer, shared_grads):
+    def run(self, engine, inputs, target, order, size, optimizer, shared_grads, wait=True):
         """One epoch, as :meth:`Engine.train_epoch` returns it; ``None`` if the parameters'
-        step counts differ or no cache directory works (the interpreted engine handles that)."""
+        step counts differ, no cache directory works or, unless ``wait``, the epoch is still
+        being compiled by another process (the interpreted engine handles those)."""
         net = self.net
         n = len(target)
         layer_params = [tuple(node.layer.params.values()) for node in net.calls]
@@ -71,7 +72,7 @@ class CapturedEpoch:
                 tuple(optimizer.states(params) for params in layer_params),
                 tuple(tuple(g.reshape(1, -1) for g in grads) for grads in shared_grads),
                 optimizer.rule, optimizer.base_hyper(), steps.pop())
-        module = compiled(self.text, "epoch", args)
+        module = compiled(self.text, "epoch", args, wait)
         if module is None:
             return None
         self.module = module
