@@ -116,7 +116,7 @@ def test_a_compile_held_by_a_live_process_is_not_started_again_and_a_stale_lock_
 def test_the_parent_exits_while_the_compile_goes_on(auto, tmp_path):
     script = textwrap.dedent("""
         import numpy as np, jitbp
-        X, Y = np.ones((16, 3)), np.ones((16, 2))
+        X, Y = np.ones((16, 3)), np.ones((16, 4))
         net = jitbp.Sequential(jitbp.layer("dense", 3, 4, seed=1), jitbp.layer("sigmoid"))
         net.learn(X, Y, "mse", jitbp.SGD(lr=0.1), epochs=16, batch_size=4)
     """)
