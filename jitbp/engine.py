@@ -15,7 +15,7 @@ import numpy as np
 
 from . import kernels, rng, tiers
 from .buffercache import BufferCache
-from .capture import CapturedEpoch
+from .capture import CapturedEpoch, capture_mode
 from .context import Context
 from .culprit import COMPILE_ERRORS, compile_error
 from .unwind import backward_plan
@@ -163,11 +163,13 @@ class Engine:
         a batch's loss is not finite: that batch is left unapplied, or ``(partial,
         batch_index, None)`` when ``interrupt.pending`` was set before that batch
         (:mod:`jitbp.interrupts`). With ``capture`` the epoch runs as one compiled
-        function (:mod:`jitbp.capture`) when it can.
+        function (:mod:`jitbp.capture`) when it can; under ``JITBP_CAPTURE=auto`` one
+        that is not compiled yet is compiled in the background meanwhile.
         """
         if capture and updates.optimizer.fused:
             captured = self.captured(loss)
-            result = captured and captured.run(self, inputs, target, order, size, updates, lrs)
+            result = captured and captured.run(self, inputs, target, order, size, updates, lrs,
+                                               wait=capture_mode() != "auto")
             if result is not None:
                 updates.steps_done += -(-len(target) // size) if result[1] is None else result[1]
                 return result

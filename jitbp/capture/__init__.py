@@ -6,7 +6,9 @@ is written out as Python source (:mod:`.codegen`, from the fixed parts in
 :mod:`.templates`), saved to a file named by its hash and compiled with
 ``cache=True`` (:mod:`.cache`): the next process with the same graph loads the
 machine code from Numba's cache. :mod:`.runtime` packs the engine's buffers into
-the compiled function's arguments. The interpreted engine stays the reference;
+the compiled function's arguments;
+:mod:`.background` compiles an epoch missing from the cache in another process
+while training goes on interpreted. The interpreted engine stays the reference;
 tests check both agree.
 """
 import os
@@ -15,7 +17,9 @@ from .cache import CACHE_ENV, cache_usage, clear_cache, source_fingerprint
 from .runtime import CapturedEpoch
 
 #: ``JITBP_CAPTURE``: "auto" (default) captures learn() calls of at least
-#: CAPTURE_MIN_STEPS steps, "always" every one, "never" none (debugging).
+#: CAPTURE_MIN_STEPS steps, compiling a new epoch in the background while they train
+#: interpreted; "always" captures every one, compiling first (the old behaviour: tests
+#: rely on it); "never" none (debugging).
 CAPTURE_ENV = "JITBP_CAPTURE"
 CAPTURE_MIN_STEPS = 64
 

@@ -112,15 +112,20 @@ def clear_cache():
         shutil.rmtree(path)
 
 
-def compiled(text, function, args):
+def compiled(text, function, args, wait=True):
     """The generated module of ``text`` with ``function`` compiled for ``args``, or ``None``
-    when no cache directory works (the caller then runs the interpreted engine)."""
+    when no cache directory works (the caller then runs the interpreted engine).
+
+    Unless ``wait``, a function not yet in the on-disk cache is compiled there by another
+    process (:mod:`.background`) and ``None`` is returned until it is ready."""
     key = (text, function, compute_fingerprint(args))  # ~1 us where typing the arguments takes ~1 ms
     module = _ready.get(key)
     if module is not None:
         return module
     name = module_name(text)
     signature = tuple(numba.typeof(arg) for arg in args)
+    if not wait and not _compiles_elsewhere(name, text, function, signature):
+        return None
     for directory, fallback in ((cache_path(), "a private temporary cache for this process"),
                                 (None, "the interpreted engine")):
         try:
@@ -137,6 +142,25 @@ def compiled(text, function, args):
             _warn(directory, "unusable", f"jitbp: the captured-epoch cache {directory} cannot be used "
                                          f"({describe(error)}); training uses {fallback}. {FIX}")
     return None
+
+
+def _compiles_elsewhere(name, text, function, signature):
+    """``False`` while another process compiles ``function`` for ``signature`` (started here
+    if need be) or after it failed; ``True`` once it is ready in the cache, or when no
+    process can be started (then it is compiled here, as with ``wait``)."""
+    from . import background  # it builds on this module
+
+    directory = cache_path()
+    if directory in _unusable:
+        return True
+    try:
+        os.makedirs(directory, exist_ok=True)
+        if background.ready(directory, name, signature):
+            return True
+        background.start(directory, name, text, function, signature)
+    except OSError:
+        return True
+    return False
 
 
 def _private_directory():

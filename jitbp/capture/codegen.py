@@ -10,6 +10,12 @@ from ..unwind import backward_plan
 from .cache import source_fingerprint
 from .templates import EPOCH, HEADER
 
+#: Kernels are inlined into the step (``Layer.inline_kernels``) only in graphs of at most
+#: this many calls: Numba types and LLVM optimises an inlined step as one function, whose
+#: compile time grows faster than its length (a 10-call chain of tiny dense layers took
+#: over three minutes); the small graphs inlining speeds up stay well below it.
+INLINE_MAX_CALLS = 8
+
 
 def kernel_name(kernel):
     """``(module, name)`` through which ``kernel`` can be imported, or ``None``."""
@@ -38,7 +44,8 @@ class Source:
         self.fwd = [self._alias(node.layer.forward_kernel, f"fwd{k}") for k, node in enumerate(net.calls)]
         self.bwd = [self._alias(node.layer.backward_kernel, f"bwd{k}") for k, node in enumerate(net.calls)]
         self.loss = self._alias(loss.kernel, "loss_kernel")
-        self.inlined = {f"{kind}{k}" for k, node in enumerate(net.calls) if node.layer.inline_kernels
+        small = len(net.calls) <= INLINE_MAX_CALLS
+        self.inlined = {f"{kind}{k}" for k, node in enumerate(net.calls) if small and node.layer.inline_kernels
                         for kind in ("fwd", "bwd")}
         self.shared = {id(layer): g for g, layer in enumerate(net.shared_layers)}
         #: Calls fed only by network inputs run the next batch's forward inside their
@@ -142,7 +149,7 @@ class Source:
         if self.contexts:
             imports += "from jitbp.context import Context\n"
         extra = ", C, t" if self.contexts else ""
-        step = ("\n\n@njit(cache=True, inline=\"always\")\n"
+        step = ("\n\n@njit(cache=True)\n"
                 f"def step(bufs, NX, NV, ahead, fuse, P, ST, G, rule, hyper{extra}):\n")
         gathers = "\n".join(f"    gather(X[{j}], order, start, BX[{j}])" for j in range(len(self.net.inputs)))
         weight = "value * (stop - start) / n" if loss.mean else "value"

@@ -65,10 +65,11 @@ class CapturedEpoch:
                                            workspaces, scratch)
         return following
 
-    def run(self, engine, inputs, target, order, size, updates, lrs=None):
+    def run(self, engine, inputs, target, order, size, updates, lrs=None, wait=True):
         """One epoch, as :meth:`Engine.train_epoch` returns it (``lrs``: the learning rate of
-        each batch, default ``optimizer.lr`` throughout); ``None`` if the parameters'
-        step counts differ or no cache directory works (the interpreted engine handles that)."""
+        each batch, default ``optimizer.lr`` throughout); ``None`` if the parameters' step
+        counts differ, no cache directory works or, unless ``wait``, the epoch is still being
+        compiled by another process (the interpreted engine handles those)."""
         net = self.net
         optimizer = updates.optimizer
         n = len(target)
@@ -90,7 +91,7 @@ class CapturedEpoch:
         if self._has_contexts:
             args += (self._contexts(engine, updates),)
         try:
-            module = compiled(self.text, "epoch", args)
+            module = compiled(self.text, "epoch", args, wait)
         except COMPILE_ERRORS as error:  # name the layer whose kernel failed, not the generated module
             raise (captured_compile_error(net, self.text, error) or error) from error
         if module is None:
