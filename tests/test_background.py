@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jitbp
-from jitbp.capture import background
+from jitbp.capture import background, cache
 from jitbp.capture.cache import CacheWarning, cache_path
 
 STEPS = dict(epochs=16, batch_size=4, shuffle=False)  # 64 steps: auto captures it
@@ -29,11 +29,12 @@ def data(rng):
 
 @pytest.fixture
 def auto(tmp_path, monkeypatch):
-    """An empty cache, ``auto`` mode, and no background job left over from other tests."""
+    """An empty cache, ``auto`` mode, and no background job or loaded epoch left over from other tests."""
     monkeypatch.setenv("JITBP_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("JITBP_CAPTURE", "auto")
     monkeypatch.setattr(background, "_jobs", {})
     monkeypatch.setattr(background, "_failed", set())
+    monkeypatch.setattr(cache, "_ready", {})
     yield tmp_path
 
 
