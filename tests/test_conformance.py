@@ -18,7 +18,8 @@ CONV_CASES = [
 CASES = builtin_cases() + (CONV_CASES if "conv1d" in jitbp.available_layers() else [])
 
 
-@parametrize_with_checks(CASES)
+@parametrize_with_checks(CASES, expected_failures={"batchnorm(4)": {
+    "check_batch_of_one": "one value per channel has no batch statistics: batchnorm refuses to train on it, as torch"}})
 def test_layer_conforms(case, check):
     check(case)
 
