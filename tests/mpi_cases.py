@@ -134,6 +134,26 @@ def rank_fails(out, how):
         raise
 
 
+def dropout_masks(out):
+    """A dropout net trained with gradient sync: each rank saves the mask of every step it ran."""
+    from jitbp.distributed import DataParallel
+
+    parallel = DataParallel(timeout=200)
+    net = jitbp.Sequential(jitbp.layer("dropout", 0.5), jitbp.layer("dense", 5, 3, seed=1))
+    engine, masks, forward = net.engine, [], net.engine.forward
+
+    def recording(bufs, inputs, tape=None, run=None):
+        output = forward(bufs, inputs, tape, run)
+        if tape is not None:
+            masks.append(tape[0][2] != 0)  # the dropout call's output, from all-ones inputs
+        return output
+
+    engine.forward = recording
+    X, Y = np.ones((N_SAMPLES, 5)), data()[1]
+    net.learn(X, Y, epochs=2, batch_size=BATCH, shuffle=False, seed=SEED, parallel=parallel)
+    np.savez(os.path.join(out, f"dropout.rank{parallel.rank}.npz"), *masks)
+
+
 def main(scenario, out):
     if scenario == "exact":
         from mpi4py import MPI
@@ -141,6 +161,8 @@ def main(scenario, out):
         rank = MPI.COMM_WORLD.Get_rank()
         for case in CASES:
             np.savez(os.path.join(out, f"{case}.rank{rank}.npz"), **run_case(case, parallel=True))
+    elif scenario == "dropout":
+        dropout_masks(out)
     elif scenario == "setups":
         different_setups(out)
     else:

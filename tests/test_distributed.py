@@ -93,3 +93,23 @@ def test_a_rank_that_leaves_learn_is_a_timeout_error_on_the_others(tmp_path):
 def test_importing_jitbp_distributed_does_not_import_mpi4py():
     code = "import sys, jitbp.distributed; assert 'mpi4py' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_dropout_under_gradient_sync_draws_each_steps_masks_from_the_learn_seed(tmp_path):
+    from jitbp.distributed.slices import batch_rows, bounds
+    from jitbp.rng import call_seed, uniform
+
+    result, _ = mpirun("dropout", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    key = call_seed(np.uint64(mpi_cases.SEED), 0)
+    batches = [len(rows) for rows in batch_rows(np.arange(mpi_cases.N_SAMPLES), mpi_cases.N_SAMPLES,
+                                                mpi_cases.BATCH)] * 2
+    for rank in (0, 1):
+        masks = np.load(tmp_path / f"dropout.rank{rank}.npz")
+        masks = [masks[f"arr_{k}"] for k in range(len(masks.files))]
+        assert len(masks) == len(batches), rank
+        for step, (mask, size) in enumerate(zip(masks, batches), start=1):
+            start, stop = bounds(size, rank, 2)
+            expected = np.array([uniform(key, np.int64(step), i) >= 0.5 for i in range((stop - start) * 5)])
+            np.testing.assert_array_equal(mask.reshape(-1), expected, err_msg=f"rank {rank} step {step}")
+        assert not np.array_equal(masks[0], masks[1]), "step 2 repeated step 1's dropout mask"

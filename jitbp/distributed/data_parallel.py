@@ -70,11 +70,11 @@ class DataParallel:
                     "shuffle": shuffle, "seed": seed, "tol": tol, "patience": patience, **self.settings()}
         check_agreement(self.comm, fingerprint(net, inputs, target, settings))
         shuffled = shuffle and size < n
-        if shuffled and seed is None:  # one draw, shared: every rank must walk the same order
+        if seed is None:  # one draw, shared: every rank walks the same order and draws the same masks
             seed = self.comm.bcast(int(np.random.SeedSequence().entropy % 2**63))
         rng = np.random.default_rng(seed) if shuffled else None
         broadcast_start(self.comm, net, optimizer)
-        runner = self._runner(net, optimizer, loss, epochs * -(-n // size))
+        runner = self._runner(net, optimizer, loss, epochs * -(-n // size), seed)
         checkpoint = Checkpoint(net, optimizer, n)
         history, plateau = History(), Plateau(tol, patience)
         for epoch in range(epochs):
@@ -93,12 +93,12 @@ class DataParallel:
         net.trained_loss = loss.name  # what predict_proba reads, as after a one-process learn
         return history
 
-    def _runner(self, net, optimizer, loss, steps):
+    def _runner(self, net, optimizer, loss, steps, seed):
         if self.sync == "gradients":
-            return GradientSync(self.comm, net, optimizer, loss, self.bucket_bytes)
+            return GradientSync(self.comm, net, optimizer, loss, seed, self.bucket_bytes)
         mode = capture_mode()
         capture = mode == "always" or (mode == "auto" and steps >= CAPTURE_MIN_STEPS)
-        return WeightSync(self.comm, net, optimizer, loss, self.every, capture)
+        return WeightSync(self.comm, net, optimizer, loss, self.every, capture, seed)
 
     @staticmethod
     def _diverged(runner, checkpoint, epoch, batch, value, history):

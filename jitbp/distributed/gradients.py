@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .. import kernels
+from ..engine import Run, call_seeds, steps_taken
 from ..losses import OUT_OF_DOMAIN
 from .slices import batch_rows, my_slice
 
@@ -77,11 +78,14 @@ class GradientBuckets:
 class GradientSync:
     """Runs epochs of exact data-parallel steps for one ``learn`` call."""
 
-    def __init__(self, comm, net, optimizer, loss, bucket_bytes=BUCKET_BYTES):
+    def __init__(self, comm, net, optimizer, loss, seed=0, bucket_bytes=BUCKET_BYTES):
         self.comm = comm
         self.net = net
         self.optimizer = optimizer
         self.loss = loss
+        #: The calls' random keys from the learn seed, and the optimizer steps applied so far.
+        self.seeds = call_seeds(net, seed)
+        self.steps_done = steps_taken(net, optimizer)
         self.buckets = GradientBuckets(comm, net, bucket_bytes)
         #: The step's loss share and how many ranks saw outputs outside the loss's domain.
         self.stats = np.zeros(2)
@@ -106,7 +110,8 @@ class GradientSync:
         if len(mine):
             bufs = engine.buffers(len(mine))
             tape = []
-            output = engine.forward(bufs, [x[mine] for x in inputs], tape)
+            run = Run(True, np.int64(self.steps_done + 1), self.seeds)
+            output = engine.forward(bufs, [x[mine] for x in inputs], tape, run)
             value = engine.loss(bufs, output, target[mine], loss)
             share = len(mine) / len(rows) if loss.mean else 1.0
             self.stats[:] = (value * share, value == OUT_OF_DOMAIN)
@@ -122,6 +127,7 @@ class GradientSync:
         value = float(self.stats[0])
         if math.isfinite(value):
             self.apply()
+            self.steps_done += 1
         return value
 
     def apply(self):

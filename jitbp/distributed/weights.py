@@ -18,14 +18,14 @@ from .slices import bounds
 class WeightSync:
     """Runs epochs of local-SGD blocks for one ``learn`` call."""
 
-    def __init__(self, comm, net, optimizer, loss, every, capture):
+    def __init__(self, comm, net, optimizer, loss, every, capture, seed=0):
         self.comm = comm
         self.net = net
         self.optimizer = optimizer
         self.loss = loss
         self.every = every
         self.capture = capture
-        self.updates = net.engine.optimizer_updates(optimizer)
+        self.updates = net.engine.optimizer_updates(optimizer, seed)
         self.params = list(net.params.values())
         slots = [optimizer.state_of(p)[0] for p in self.params]  # created by broadcast_start
         sizes = [p.size for p in self.params] + [s.size for s in slots]

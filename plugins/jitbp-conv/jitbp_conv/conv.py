@@ -4,15 +4,17 @@ Both kernels unfold the input into columns (im2col) in a workspace and use one
 matrix product per batch. The derivative kernel computes the weight gradient into
 a workspace tile, the input delta's columns from the old weights, then applies the
 optimizer to every weight element and folds the columns back into the input delta.
+Contract 2's fused tier: stride and padding arrive as ``ctx.settings``; every
+workspace is rewritten by each kernel, so none is kept from forward to backward.
 """
 import numpy as np
 from numba import njit
 
 from jitbp.kernels import updated
 from jitbp.init import check_init, draw
-from jitbp.layer import Layer, check_param, check_size
+from jitbp.layer import FUSED, Layer, check_param, check_size
 
-from .geometry import check_non_negative, geometry_shape, output_length, sequence_shape
+from .geometry import check_non_negative, output_length, sequence_shape
 
 
 @njit(cache=True, inline="always")
@@ -48,9 +50,9 @@ def _col2im(cols, k, stride, padding, dx):
 
 
 @njit(cache=True, inline="always")
-def _forward(x, W, b, y, ws, has_bias):
-    stride, padding = ws[0].shape
-    cols, out = ws[1], ws[2]
+def _forward(x, W, b, y, ctx, has_bias):
+    stride, padding = int(ctx.settings[0]), int(ctx.settings[1])
+    cols, out = ctx.ws[0], ctx.ws[1]
     n, c_out, l_out = y.shape
     k = W.shape[2]
     _im2col(x, k, stride, padding, cols)
@@ -63,9 +65,9 @@ def _forward(x, W, b, y, ws, has_bias):
 
 
 @njit(cache=True, inline="always")
-def _backward(x, dy, dx, need_dx, W, b, rule, hyper, w_state, b_state, ws, has_bias):
-    stride, padding = ws[0].shape
-    cols, dyt, grad = ws[1], ws[2], ws[3]
+def _backward(x, dy, dx, need_dx, W, b, rule, hyper, w_state, b_state, ctx, has_bias):
+    stride, padding = int(ctx.settings[0]), int(ctx.settings[1])
+    cols, dyt, grad = ctx.ws[0], ctx.ws[1], ctx.ws[2]
     n, c_out, l_out = dy.shape
     k = W.shape[2]
     W2 = W.reshape(c_out, W.shape[1] * k)
@@ -91,25 +93,25 @@ def _backward(x, dy, dx, need_dx, W, b, rule, hyper, w_state, b_state, ws, has_b
 
 
 @njit(cache=True)
-def conv1d_forward(xs, params, y, ws):
-    _forward(xs[0], params[0], params[1], y, ws, True)
+def conv1d_forward(xs, params, y, ctx):
+    _forward(xs[0], params[0], params[1], y, ctx, True)
 
 
 @njit(cache=True)
-def conv1d_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
-    _backward(xs[0], dy, dxs[0], need_dx, params[0], params[1], rule, hyper, states[0], states[1], ws, True)
+def conv1d_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ctx):
+    _backward(xs[0], dy, dxs[0], need_dx, params[0], params[1], rule, hyper, states[0], states[1], ctx, True)
 
 
 @njit(cache=True)
-def conv1d_nobias_forward(xs, params, y, ws):
+def conv1d_nobias_forward(xs, params, y, ctx):
     W = params[0]
-    _forward(xs[0], W, W[0, 0], y, ws, False)
+    _forward(xs[0], W, W[0, 0], y, ctx, False)
 
 
 @njit(cache=True)
-def conv1d_nobias_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+def conv1d_nobias_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ctx):
     W = params[0]
-    _backward(xs[0], dy, dxs[0], need_dx, W, W[0, 0], rule, hyper, states[0], states[0], ws, False)
+    _backward(xs[0], dy, dxs[0], need_dx, W, W[0, 0], rule, hyper, states[0], states[0], ctx, False)
 
 
 class Conv1d(Layer):
@@ -118,6 +120,7 @@ class Conv1d(Layer):
     kind = "conv1d"
     description = ("1-D convolution of (channels, length) samples: W (out, in, kernel_size), b (out,); "
                    "stride, zero padding")
+    tier, uses_context, kept_workspaces = FUSED, True, ()
     forward_kernel, backward_kernel = conv1d_forward, conv1d_backward
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
@@ -156,8 +159,10 @@ class Conv1d(Layer):
     def workspace_shapes(self, batch, input_shapes):
         columns = batch * self._length_out(input_shapes)
         rows = self.in_channels * self.kernel_size
-        return (geometry_shape(self.stride, self.padding), (rows, columns),
-                (self.out_channels, columns), (self.out_channels, rows))
+        return ((rows, columns), (self.out_channels, columns), (self.out_channels, rows))
+
+    def settings(self):
+        return {"stride": self.stride, "padding": self.padding}
 
     @classmethod
     def param_shapes(cls, in_channels, out_channels, kernel_size, bias=True, **_):

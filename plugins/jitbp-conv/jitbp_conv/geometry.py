@@ -1,8 +1,7 @@
 """Shape checks and output lengths shared by the convolution and pooling layers.
 
-Kernels only receive arrays, so integer settings (kernel size, stride, padding) reach
-them as the *shape* of an empty workspace array: :func:`geometry_shape` builds it and
-the kernels read ``ws[0].shape``.
+The integer geometry itself (kernel size, stride, padding) reaches the kernels as
+their layer's ``settings()``, read as ``ctx.settings``.
 """
 import numbers
 
@@ -34,8 +33,3 @@ def output_length(kind, length, kernel_size, stride, padding=0):
     if span < kernel_size:
         raise ShapeError(f"{kind}: kernel_size {kernel_size} is larger than the (padded) input length {span}")
     return (span - kernel_size) // stride + 1
-
-
-def geometry_shape(*sizes):
-    """Shape of the empty workspace array that carries integer settings to a kernel."""
-    return tuple(int(s) for s in sizes)

@@ -1,9 +1,13 @@
-"""``maxpool1d`` and ``avgpool1d`` over windows of (batch, channels, length) inputs (no padding)."""
+"""``maxpool1d`` and ``avgpool1d`` over windows of (batch, channels, length) inputs (no padding).
+
+Contract 2's fused tier without parameters or workspaces: kernel size and stride arrive
+as ``ctx.settings``.
+"""
 from numba import njit
 
-from jitbp.layer import Layer, check_size
+from jitbp.layer import FUSED, Layer, check_size
 
-from .geometry import geometry_shape, output_length, sequence_shape
+from .geometry import output_length, sequence_shape
 
 
 @njit(cache=True, inline="always")
@@ -16,9 +20,9 @@ def _argmax(row, start, k):
 
 
 @njit(cache=True)
-def maxpool1d_forward(xs, params, y, ws):
+def maxpool1d_forward(xs, params, y, ctx):
     x = xs[0]
-    k, stride = ws[0].shape
+    k, stride = int(ctx.settings[0]), int(ctx.settings[1])
     n, c, l_out = y.shape
     for s in range(n):
         for ch in range(c):
@@ -27,9 +31,9 @@ def maxpool1d_forward(xs, params, y, ws):
 
 
 @njit(cache=True)
-def maxpool1d_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+def maxpool1d_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ctx):
     x, dx = xs[0], dxs[0]
-    k, stride = ws[0].shape
+    k, stride = int(ctx.settings[0]), int(ctx.settings[1])
     n, c, l_out = dy.shape
     dx[:] = 0.0
     for s in range(n):
@@ -39,9 +43,9 @@ def maxpool1d_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws)
 
 
 @njit(cache=True)
-def avgpool1d_forward(xs, params, y, ws):
+def avgpool1d_forward(xs, params, y, ctx):
     x = xs[0]
-    k, stride = ws[0].shape
+    k, stride = int(ctx.settings[0]), int(ctx.settings[1])
     n, c, l_out = y.shape
     for s in range(n):
         for ch in range(c):
@@ -53,9 +57,9 @@ def avgpool1d_forward(xs, params, y, ws):
 
 
 @njit(cache=True)
-def avgpool1d_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws):
+def avgpool1d_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ctx):
     dx = dxs[0]
-    k, stride = ws[0].shape
+    k, stride = int(ctx.settings[0]), int(ctx.settings[1])
     n, c, l_out = dy.shape
     dx[:] = 0.0
     for s in range(n):
@@ -69,6 +73,8 @@ def avgpool1d_backward(xs, y, dy, dxs, need_dx, params, rule, hyper, states, ws)
 class _Pool1d(Layer):
     """Shared constructor and shapes: windows of ``kernel_size``, ``stride`` defaults to it."""
 
+    tier, uses_context, kept_workspaces = FUSED, True, ()
+
     def __init__(self, kernel_size, stride=None, name=None):
         super().__init__(name=name)
         self.kernel_size = check_size(f"{self.kind} kernel_size", kernel_size)
@@ -78,8 +84,8 @@ class _Pool1d(Layer):
         channels, length = sequence_shape(self.kind, input_shapes)
         return (channels, output_length(self.kind, length, self.kernel_size, self.stride))
 
-    def workspace_shapes(self, batch, input_shapes):
-        return (geometry_shape(self.kernel_size, self.stride),)
+    def settings(self):
+        return {"kernel_size": self.kernel_size, "stride": self.stride}
 
     def config(self):
         return {"kernel_size": self.kernel_size, "stride": self.stride}
