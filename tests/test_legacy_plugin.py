@@ -11,12 +11,15 @@ LEGACY = pathlib.Path(__file__).parent / "legacy_plugin"
 
 @pytest.fixture(autouse=True)
 def legacy_scale(monkeypatch):
-    """``jitbp_scale`` importable (also by the kit's child processes) and registered for the test."""
+    """The plugin importable (also by the kit's child processes) and registered for the test.
+
+    Its module has a name of its own: tests/test_plugins.py installs the current docs'
+    example as ``jitbp_scale``, and one worker process may run both."""
     monkeypatch.syspath_prepend(str(LEGACY))
-    import jitbp_scale
+    import jitbp_legacy_scale
 
     reg = registry()
-    reg.register_plugin(jitbp_scale, name="scale", version="0.1.0")
+    reg.register_plugin(jitbp_legacy_scale, name="scale", version="0.1.0")
     try:
         yield
     finally:
