@@ -28,9 +28,12 @@ def refresh(package, depends=()):
     if package in _done:
         return
     _done.add(package)
+    source_dirs = _source_dirs(package)
+    if not source_dirs:  # not found: the import that follows says so
+        return
     stamp_name = f"{package}.kernel-stamp"
     fingerprint = source_fingerprint((package, *depends))
-    for source_dir, stems in _source_dirs(package).items():
+    for source_dir, stems in source_dirs.items():
         for cache_dir in _cache_dirs(source_dir):
             try:
                 if _read(os.path.join(cache_dir, stamp_name)) != fingerprint:
@@ -46,7 +49,10 @@ def refresh(package, depends=()):
 
 def _source_dirs(package):
     """``{directory: module names}`` of the package's ``.py`` files (a module: its own file)."""
-    spec = importlib.util.find_spec(package)
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return {}
     if spec is None or spec.origin is None and spec.submodule_search_locations is None:
         return {}
     roots = spec.submodule_search_locations
