@@ -1,6 +1,9 @@
 """jitbp: neural networks trained by back-propagation on Numba kernels, layers as plugins."""
 __version__ = "0.1.0"
 
+from . import kernel_stamp
+
+kernel_stamp.refresh("jitbp")  # before any kernel loads from Numba's cache
 from .context import Context
 from .errors import (DivergenceError, ModelFileError, PluginError, ShapeError, TrainingInterrupted,
                      UnknownNameError)

@@ -9,7 +9,7 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from . import hookspecs, losses, optim
+from . import hookspecs, kernel_stamp, losses, optim
 from .errors import PluginError, UnknownNameError
 from .layer import Layer
 
@@ -108,6 +108,7 @@ class Registry:
             self._distributions[ep.name] = distribution
             self._versions[ep.name] = version
             try:
+                kernel_stamp.refresh(ep.module.split(".")[0], depends=("jitbp",))
                 plugin = ep.load()
                 self.manager.register(plugin, name=ep.name)
             except KeyboardInterrupt:
