@@ -675,8 +675,9 @@ CHECKS = (check_derivatives, check_fused_update, check_batch_of_one, check_backw
           check_dtypes, check_entry_point, check_config, check_compiled_once, check_cached, check_cuda)
 
 
-def parametrize_with_checks(cases, expected_failures=None):
-    """``pytest.mark.parametrize("case, check", ...)`` over every check and case.
+def parametrize_with_checks(cases, expected_failures=None, checks=CHECKS):
+    """``pytest.mark.parametrize("case, check", ...)`` over every check (or those in
+    ``checks``) and case.
 
     ``expected_failures`` maps a case id to ``{check name: reason}``; those cases are
     marked ``xfail(strict=True)``, so an expected failure that passes is reported.
@@ -684,14 +685,14 @@ def parametrize_with_checks(cases, expected_failures=None):
     import pytest
 
     expected_failures = _by_case_id(cases, expected_failures or {})
-    names = {check.__name__ for check in CHECKS}
+    names = {check.__name__ for check in checks}
     params = []
     for case in cases:
         reasons = expected_failures.get(case.id, {})
         bad = set(reasons) - names
         if bad:
             raise KeyError(f"expected_failures for {case.id} names unknown check(s): {sorted(bad)}")
-        for check in CHECKS:
+        for check in checks:
             marks = [pytest.mark.xfail(reason=reasons[check.__name__], strict=True)] if check.__name__ in reasons else []
             params.append(pytest.param(case, isolated(check) if case.isolate else check,
                                        id=f"{case.id}-{check.__name__}", marks=marks))

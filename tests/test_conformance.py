@@ -5,7 +5,8 @@ from numba import njit
 
 import jitbp
 from jitbp import kernels
-from jitbp.testing import CHECKS, LayerCase, builtin_cases, check_derivatives, parametrize_with_checks
+from jitbp.testing import (CHECKS, LayerCase, builtin_cases, check_cached, check_compiled_once, check_cuda,
+                           check_derivatives, parametrize_with_checks)
 
 CONV_CASES = [
     LayerCase("conv1d", 2, 3, 3, stride=2, padding=1, seed=0, input_shapes=[(2, 7)], id="conv1d(2,3,3,s2,p1)"),
@@ -18,9 +19,29 @@ CONV_CASES = [
 CASES = builtin_cases() + (CONV_CASES if "conv1d" in jitbp.available_layers() else [])
 
 
-@parametrize_with_checks(CASES, expected_failures={"batchnorm(4)": {
+#: Checks that start a second process or train many configurations. What they prove is a
+#: property of a kernel module (module-level ``cache=True`` kernels loaded from the cache,
+#: no recompiling per batch size or optimizer), so they run on one case per module; the
+#: CUDA twins of every layer are compared with the CPU kernels in tests/cuda.
+MODULE_CHECKS = (check_compiled_once, check_cached, check_cuda)
+LAYER_CHECKS = tuple(check for check in CHECKS if check not in MODULE_CHECKS)
+
+
+def one_case_per_module(cases):
+    first = {}
+    for case in cases:
+        first.setdefault(type(case.make()).forward_kernel.py_func.__module__, case)
+    return list(first.values())
+
+
+@parametrize_with_checks(CASES, checks=LAYER_CHECKS, expected_failures={"batchnorm(4)": {
     "check_batch_of_one": "one value per channel has no batch statistics: batchnorm refuses to train on it, as torch"}})
 def test_layer_conforms(case, check):
+    check(case)
+
+
+@parametrize_with_checks(one_case_per_module(CASES), checks=MODULE_CHECKS)
+def test_kernel_module_conforms(case, check):
     check(case)
 
 
