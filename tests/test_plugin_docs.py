@@ -2,6 +2,7 @@
 written out as module NAME, registered, trained, and checked by the kit."""
 import pathlib
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -34,6 +35,9 @@ def example(request, tmp_path, monkeypatch):
         yield CASES[name]
     finally:
         reg.unregister_plugin(name)
+        # tests/test_plugins.py installs the docs' first example under this name too: a
+        # worker running both must import that file, not this one, from sys.modules
+        sys.modules.pop(name, None)
 
 
 @pytest.mark.parametrize("example", sorted(CASES), indirect=True)

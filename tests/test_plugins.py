@@ -1,5 +1,6 @@
 """Plugin discovery and isolation: real entry points from a temporary dist-info directory."""
 import pathlib
+import sys
 import textwrap
 import unittest
 
@@ -72,6 +73,9 @@ def site(tmp_path, monkeypatch):
         yield tmp_path
     finally:
         plugins.reload()
+        for name, module in list(sys.modules.items()):  # a later test may reuse a module name
+            if str(getattr(module, "__file__", "") or "").startswith(str(tmp_path)):
+                del sys.modules[name]
 
 
 @pytest.fixture
